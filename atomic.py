@@ -1,0 +1,71 @@
+"""Atomic file writes: each file is written beside its destination and moved into place with
+``os.replace``, so a process killed at any instant leaves either the previous complete file or the new one."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+
+@contextmanager
+def replacing(path: str | Path, mode: str = "wb") -> Iterator[io.IOBase]:
+    """Opens a temporary file in ``path``'s folder; on success, flushes it to disk and renames it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_torch(obj: object, path: str | Path) -> None:
+    with replacing(path) as f:
+        torch.save(obj, f)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    with replacing(path, "w") as f:
+        f.write(text)
+
+
+def write_json(obj: object, path: str | Path) -> None:
+    """JSON with NaN written as null, so that every standard JSON reader accepts the file."""
+    write_text(json.dumps(_nan_to_none(obj), indent=2) + "\n", path)
+
+
+def write_csv(rows: list[dict], path: str | Path) -> None:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with replacing(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def savefig(fig, path: str | Path, **kwargs) -> None:
+    """Saves a matplotlib figure atomically (the format follows the destination's suffix)."""
+    path = Path(path)
+    with replacing(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip("."), **kwargs)
+
+
+def _nan_to_none(obj: object) -> object:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj

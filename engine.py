@@ -1,0 +1,291 @@
+"""The one training engine: every experiment (segmentation, colorization, VGG16) trains through ``fit``.
+
+``fit`` owns the loop: epochs of train steps under autocast, evaluation, per-epoch history (JSON and CSV),
+early stopping with patience on any monitored validation quantity, restore of the best weights, atomic
+checkpoints every epoch (``last.pt``: everything needed to resume exactly; ``best.pt``: the best weights),
+``resume``, progress bars, and DistributedDataParallel under torchrun. A task supplies two functions:
+``train_loss(model, batch) -> scalar`` and ``evaluate(model) -> dict`` of validation numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+import atomic
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used (truncated, another task or architecture); one line naming the file."""
+
+
+# ------------------------------------------------------------------------------------------------ runtime
+@dataclass
+class Runtime:
+    """Where and how to compute: device, autocast dtype (None: fp32), and the torchrun rank layout."""
+    device: torch.device
+    precision: str
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def to_device(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(self.device, non_blocking=True) for t in batch)
+
+    def describe(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name()
+        ranks = f", {self.world_size} processes" if self.world_size > 1 else ""
+        return f"{self.device.type} ({name}), {self.precision}{ranks}"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores"
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 0) -> Runtime:
+    """Picks the device (cuda, then mps, then cpu for "auto"), the precision ("auto": bf16 where the device
+    computes it natively, else fp32), and joins the torchrun process group when launched under torchrun."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    dev = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        bf16 = torch.cuda.is_bf16_supported() if dev.type == "cuda" else dev.type == "cpu" and cpu_has_bf16()
+        precision = "bf16" if bf16 else "fp32"
+    return Runtime(dev, precision, rank, world_size)
+
+
+def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
+    """Sums tensors in place across torchrun ranks (a no-op in a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        for t in tensors:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+def rng_state() -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.copy()), pos, has_gauss, gauss),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
+    """Loads a checkpoint written by this project (tensors and plain values only: no code is unpickled).
+    ``kind``: the task it must come from ("segmentation", "colorization", ...), checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
+        raise CheckpointError(f"{path}: not a checkpoint of this project (no model/meta entries)")
+    if kind is not None and ckpt["meta"].get("kind") != kind:
+        raise CheckpointError(f"{path}: checkpoint is from a {ckpt['meta'].get('kind')} run, expected {kind}")
+    return ckpt
+
+
+def load_weights(model: torch.nn.Module, ckpt: dict, path: Path) -> None:
+    """Loads a checkpoint's weights, refusing (one line) a checkpoint of another architecture."""
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit this model ({str(exc).splitlines()[1].strip()[:160]})") from None
+
+
+# ------------------------------------------------------------------------------------------------- fit
+@dataclass
+class FitConfig:
+    """Plain values that steer ``fit``. ``monitor`` names a key of the evaluation dict; ``patience`` counts
+    epochs without improvement before stopping (None: never stop early)."""
+    out: Path
+    epochs: int
+    patience: int | None = 20
+    monitor: str = "val_loss"
+    maximize: bool = False
+    seed: int = 0
+    resume: Path | None = None
+    progress: bool = True
+    grad_scaling: bool = False
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    best_epoch: int
+    best_value: float
+    stop_reason: str
+    complete: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, train_loss: Callable,
+        evaluate: Callable[[torch.nn.Module], dict], config: FitConfig, runtime: Runtime, meta: dict,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> FitResult:
+    """Trains ``model`` and leaves it holding the best weights (by ``config.monitor``).
+
+    ``train_loss(model, batch)`` gets a device batch and returns the scalar loss (called under autocast);
+    ``evaluate(model)`` runs in eval mode under no_grad and autocast and returns floats, ``config.monitor``
+    among them. ``meta`` (task kind, architecture, class names, ...) is stored in every checkpoint.
+    Writes ``out/last.pt`` after every epoch, ``out/best.pt`` when the monitored value improves, and
+    ``out/history.json|csv``. A non-finite loss stops training; the result is then marked incomplete and
+    the files of the last good epoch stay on disk.
+    """
+    out = Path(config.out)
+    sign = -1.0 if config.maximize else 1.0  # compare sign * value: lower is better
+    history: list[dict] = []
+    best_value, best_epoch, bad_epochs, start = math.inf * sign, 0, 0, 1
+    best_state = copy.deepcopy(unwrap(model).state_dict())
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16" and config.grad_scaling)
+    if config.resume is not None:
+        ckpt = load_checkpoint(config.resume, meta["kind"])
+        load_weights(unwrap(model), ckpt, config.resume)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        history, start = ckpt["history"], ckpt["epoch"] + 1
+        best_value, best_epoch, bad_epochs = ckpt["early_stopping"]
+        best_path = Path(config.resume).with_name("best.pt")
+        best_state = load_checkpoint(best_path, meta["kind"])["model"] if best_path.is_file() else best_state
+        set_rng_state(ckpt["rng"])
+    stop_reason, complete = f"reached {config.epochs} epochs", True
+    show = config.progress and runtime.is_main
+    epochs = tqdm(range(start, config.epochs + 1), desc=meta["kind"], unit="epoch", disable=not show,
+                  initial=start - 1, total=config.epochs, file=sys.stderr, dynamic_ncols=True)
+    if bad_epochs >= (config.patience or math.inf):
+        epochs, stop_reason = [], f"early stop already reached at epoch {start - 1}"
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        model.train()
+        train_loader.set_epoch(epoch)
+        losses = []
+        for batch in tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not show,
+                          file=sys.stderr, dynamic_ncols=True):
+            batch = runtime.to_device(batch)
+            with runtime.autocast():
+                loss = train_loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.detach())
+        losses = torch.stack(losses).float().cpu()  # the epoch's one host sync
+        if not torch.isfinite(losses).all():
+            batch_no = int((~torch.isfinite(losses)).nonzero()[0]) + 1
+            stop_reason, complete = f"non-finite training loss at epoch {epoch}, batch {batch_no}", False
+            break
+        model.eval()
+        with torch.no_grad(), runtime.autocast():
+            metrics = evaluate(model)
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        row = {"epoch": epoch, "train_loss": float(losses.mean()), **metrics, "lr": lr,
+               "seconds": round(time.perf_counter() - t0, 3)}
+        history.append(row)
+        value = metrics[config.monitor]
+        if not math.isfinite(value):
+            stop_reason, complete = f"non-finite {config.monitor} at epoch {epoch}", False
+            break
+        if sign * value < sign * best_value:
+            best_value, best_epoch, bad_epochs = value, epoch, 0
+            best_state = copy.deepcopy(unwrap(model).state_dict())
+            if runtime.is_main:
+                atomic.save_torch({"meta": meta, "model": best_state, "epoch": epoch, "metrics": metrics}, out / "best.pt")
+        else:
+            bad_epochs += 1
+        if runtime.is_main:
+            atomic.save_torch({"meta": meta, "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                               "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                               "epoch": epoch, "history": history, "early_stopping": (best_value, best_epoch, bad_epochs),
+                               "rng": rng_state()}, out / "last.pt")
+            write_history(history, out)
+            epochs.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row.get('val_loss', math.nan):.4f}",
+                               best=f"{best_value:.4f}@{best_epoch}")
+        if config.patience is not None and bad_epochs >= config.patience:
+            stop_reason = f"early stop: no better {config.monitor} for {config.patience} epochs"
+            break
+    unwrap(model).load_state_dict(best_state)
+    if runtime.is_main:
+        write_history(history, out)
+        print(f"{meta['kind']}: {stop_reason}; best {config.monitor} {best_value:.4f} at epoch {best_epoch}",
+              file=sys.stderr if not complete else sys.stdout)
+    return FitResult(history, best_epoch, best_value, stop_reason, complete)
+
+
+def write_history(history: list[dict], out: Path) -> None:
+    atomic.write_json(history, out / "history.json")
+    atomic.write_csv(history, out / "history.csv")

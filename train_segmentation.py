@@ -1,0 +1,328 @@
+"""Experiments 1(a)-1(c) and 1(e): U-Net instrument segmentation with a Dice loss.
+
+    python train_segmentation.py --data ROOT --out runs/seg                      # 1(a), assignment settings
+    python train_segmentation.py --data ROOT --out runs/seg-aug --augment flips  # 1(b)
+    python train_segmentation.py --data ROOT --out runs/sweep --sweep            # 1(c)
+    python train_segmentation.py --data ROOT --out runs/best --recipe best       # the better recipe
+    python train_segmentation.py --data ROOT --out runs/ft --init-from runs/color/best.pt   # 1(e)
+
+Writes OUT/history.json|csv, best.pt, last.pt, metrics.json (test split: the assignment's Dice beside the
+strict per-class Dice and IoU), loss.png, predictions.png and confusion.png.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import atomic
+import cli
+import figures
+from augment import SegmentationAugment
+from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, select_fraction
+from engine import (CheckpointError, FitConfig, Runtime, all_reduce_sum, fit, load_checkpoint, seed_everything,
+                    setup_runtime, unwrap)
+from losses import SegmentationMeter, dice_ce_loss, soft_dice_loss
+from predict import segmentation_probs
+from unet import UNet
+
+LOSSES = {"dice": soft_dice_loss, "dice_ce": dice_ce_loss}
+AUGMENTATIONS = ("none", "flips", "strong")  # flips: 1(b)'s flips + colour jitter; strong: + affine
+SCHEDULERS = ("none", "cosine")
+
+# The assignment's settings; every run starts from these, then a recipe, then explicit overrides.
+DEFAULTS = dict(epochs=200, patience=20, batch_size=10, lr=1e-3, augment="none", image_size=None, limit=None,
+                init_from=None, monitor="val_loss", loss="dice", scheduler="none", tta=False, label_fraction=1.0,
+                batch_norm=True, seed=0, device="auto", precision="auto", workers=0, resume=None, progress=True)
+RECIPES = {
+    "assignment": {},
+    # Chosen on the validation split (see results/ablation.md): cross-entropy beside Dice gives every
+    # instrument pixel a gradient; checkpoints are selected on strict instrument Dice, not on the loss.
+    "best": dict(loss="dice_ce", monitor="val_mean_instrument_dice", augment="flips", scheduler="cosine"),
+}
+MONITORS = ("val_loss", "val_mean_instrument_dice", "val_assignment_dice")
+
+
+def resolve_options(recipe: str = "assignment", **overrides) -> dict:
+    if recipe not in RECIPES:
+        raise cli.UsageError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    options = {**DEFAULTS, **RECIPES[recipe], **overrides}
+    for key, allowed in (("loss", LOSSES), ("augment", AUGMENTATIONS), ("scheduler", SCHEDULERS),
+                         ("monitor", MONITORS)):
+        if options[key] not in allowed:
+            raise cli.UsageError(f"{key} must be one of {', '.join(allowed)}, got {options[key]!r}")
+    options["recipe"] = recipe
+    return options
+
+
+# -------------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Runtime, batch_size: int,
+                   loss_name: str = "dice", tta: bool = False) -> dict:
+    """Mean per-image loss and every metric of losses.SegmentationMeter over a whole split, summed across
+    torchrun ranks so that each image counts once whatever the number of processes."""
+    model = unwrap(model)
+    was_training = model.training
+    model.eval()
+    meter = SegmentationMeter(dataset.num_classes)
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    loader = InMemoryLoader(dataset, batch_size, shuffle=False, rank=runtime.rank, world_size=runtime.world_size)
+    with runtime.autocast():
+        for images, masks in loader:
+            images, masks = runtime.to_device((images, masks))
+            probs = segmentation_probs(model, images.float() / 255, tta)
+            masks = masks.long()
+            # The loss takes logits; log-probabilities give the same softmax, so TTA averages are scored too.
+            loss_sum += LOSSES[loss_name](probs.clamp_min(1e-8).log(), masks).double().cpu() * len(images)
+            meter.update(probs.argmax(dim=1), masks)
+    all_reduce_sum([loss_sum, *meter.state()])
+    model.train(was_training)
+    return {"loss": float(loss_sum / meter.images), **meter.compute()}
+
+
+def validation_numbers(metrics: dict) -> dict:
+    """The scalars of an evaluation that go into the per-epoch history."""
+    return {"val_loss": metrics["loss"], "val_assignment_dice": metrics["assignment_dice"],
+            "val_mean_instrument_dice": metrics["mean_instrument_dice"], "val_pixel_accuracy": metrics["pixel_accuracy"]}
+
+
+# -------------------------------------------------------------------------------------------- pre-training
+def load_pretrained(model: UNet, path: Path) -> dict:
+    """Initialises ``model`` from any U-Net checkpoint of this project (typically colorization's best.pt).
+
+    Tensors whose name and shape match are loaded. The first convolution of a 1-channel (grey) model is
+    adapted to 3 channels by repeating its kernel over RGB divided by 3, so that a grey frame repeated on
+    three channels gives exactly the colorization model's activations. Everything else (the 3 -> C head)
+    keeps its fresh initialisation. Returns {"loaded": [...], "adapted": [...], "new": [...]}.
+    """
+    ckpt = load_checkpoint(path)
+    arch = ckpt["meta"].get("arch", {})
+    if arch.get("batch_norm") != model.batch_norm:
+        raise CheckpointError(f"{path}: checkpoint has batch_norm={arch.get('batch_norm')}, model has "
+                              f"batch_norm={model.batch_norm}; architectures differ")
+    source, own = ckpt["model"], model.state_dict()
+    report: dict[str, list[str]] = {"loaded": [], "adapted": [], "new": []}
+    first_conv = "enc1.0.weight"
+    for name, tensor in own.items():
+        src = source.get(name)
+        if src is not None and src.shape == tensor.shape:
+            own[name] = src
+            report["loaded"].append(name)
+        elif (name == first_conv and src is not None and src.shape[1] == 1
+              and src.shape[0] == tensor.shape[0] and src.shape[2:] == tensor.shape[2:]):
+            own[name] = src.repeat(1, tensor.shape[1], 1, 1) / tensor.shape[1]
+            report["adapted"].append(name)
+        else:
+            report["new"].append(name)
+    if not report["loaded"]:
+        raise CheckpointError(f"{path}: no tensor of the checkpoint fits this U-Net")
+    model.load_state_dict(own)
+    return report
+
+
+# ----------------------------------------------------------------------------------------------- training
+def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: bool = True, **overrides) -> dict:
+    """Trains one segmentation model and writes every output file; returns the metrics.json content.
+
+    ``overrides``: any key of DEFAULTS (epochs, batch_size, lr, augment, image_size=(H, W), limit, monitor,
+    loss, scheduler, tta, label_fraction, init_from, seed, device, precision, ...). ``test=False`` skips the
+    test split (the sweep looks at it only for the configuration it selects).
+    """
+    o = resolve_options(recipe, **overrides)
+    out = Path(out)
+    t0 = time.perf_counter()
+    runtime = setup_runtime(o["device"], o["precision"], o["workers"])
+    seed_everything(o["seed"])
+    splits = {s: EndoSegDataset(data, s, o["image_size"]) for s in ("train", "validation", "test")}
+    train_ds = splits["train"]
+    positions = list(range(len(train_ds)))[: o["limit"]]
+    if o["label_fraction"] < 1:
+        chosen = select_fraction(train_ds.masks[positions], o["label_fraction"], o["seed"])
+        positions = [positions[i] for i in chosen]
+    if o["batch_size"] > len(positions):
+        warnings.warn(f"batch size {o['batch_size']} is larger than the {len(positions)} training frames; "
+                      f"each epoch is one batch of {len(positions)}", stacklevel=2)
+    model = UNet(3, train_ds.num_classes, o["batch_norm"])
+    init_report = load_pretrained(model, Path(o["init_from"])) if o["init_from"] else None
+    if init_report and runtime.is_main:
+        print(f"init from {o['init_from']}: loaded {len(init_report['loaded'])} tensors, adapted "
+              f"{init_report['adapted']}, new {init_report['new']}")
+    model = model.to(runtime.device, memory_format=torch.channels_last)
+    if runtime.world_size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=o["lr"])
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o["epochs"])
+                 if o["scheduler"] == "cosine" else None)
+    loader = InMemoryLoader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], rank=runtime.rank,
+                            world_size=runtime.world_size, indices=positions, pin_memory=runtime.device.type == "cuda")
+    augment = SegmentationAugment(strong=o["augment"] == "strong") if o["augment"] != "none" else None
+    loss_fn = LOSSES[o["loss"]]
+
+    def train_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        images, masks = batch[0].float() / 255, batch[1].long()
+        if augment is not None:
+            images, masks = augment(images, masks)
+        return loss_fn(model(images.contiguous(memory_format=torch.channels_last)), masks)
+
+    def evaluate(model: torch.nn.Module) -> dict:
+        return validation_numbers(evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"]))
+
+    meta = {"kind": "segmentation", "arch": unwrap(model).arch, "class_names": train_ds.class_names,
+            "grey_levels": train_ds.grey_levels, "image_size": tuple(train_ds.images.shape[-2:])}
+    config = FitConfig(out=out, epochs=o["epochs"], patience=o["patience"], monitor=o["monitor"],
+                       maximize=not o["monitor"].endswith("loss"), seed=o["seed"],
+                       resume=cli.resume_path(o["resume"], out), progress=o["progress"])
+    result = fit(model, optimizer, loader, train_loss, evaluate, config, runtime, meta, scheduler)
+    metrics = {
+        "experiment": "segmentation", "data_root": str(Path(data).resolve()), "synthetic": is_synthetic(data),
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in o.items()},
+        "device": runtime.describe(), "class_names": train_ds.class_names, "train_frames": len(positions),
+        "image_size": list(meta["image_size"]), "init": init_report,
+        "fit": {"monitor": o["monitor"], "best_epoch": result.best_epoch, "best_value": result.best_value,
+                "epochs_run": len(result.history), "stop_reason": result.stop_reason, "complete": result.complete,
+                "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
+        "validation": evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"]),
+    }
+    if runtime.is_main:
+        figures.curves({"": result.history}, ["train_loss", "val_loss"], f"{o['loss']} loss",
+                       f"Segmentation loss ({_data_label(data)})", out / "loss.png")
+    if test:
+        metrics["test"] = test_results(model, splits["test"], runtime, o, out, _data_label(data))
+    metrics["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    if runtime.is_main:
+        atomic.write_json(metrics, out / "metrics.json")
+    return metrics
+
+
+def test_results(model: torch.nn.Module, test_ds: EndoSegDataset, runtime: Runtime, o: dict, out: Path,
+                 data_label: str) -> dict:
+    """Test-split metrics, and the prediction and confusion figures (rank 0 writes)."""
+    metrics = evaluate_split(model, test_ds, runtime, o["batch_size"], o["loss"], o["tta"])
+    if runtime.is_main:
+        show = torch.linspace(0, len(test_ds) - 1, min(4, len(test_ds))).long()
+        images = test_ds.images[show]
+        with torch.no_grad(), runtime.autocast():
+            pred = segmentation_probs(unwrap(model).eval(), images.float().to(runtime.device) / 255, o["tta"]).argmax(1)
+        figures.predictions(images, test_ds.masks[show].long(), pred.cpu(), test_ds.class_names,
+                            out / "predictions.png", f"Test frames ({data_label})")
+        figures.confusion(metrics["confusion"], test_ds.class_names, out / "confusion.png",
+                          f"Test confusion, rows normalised ({data_label})")
+    return metrics
+
+
+def _data_label(data: str | Path) -> str:
+    return "synthetic data" if is_synthetic(data) else f"data: {Path(data).name}"
+
+
+# -------------------------------------------------------------------------------------------------- sweep
+DEFAULT_GRID = {"lr": [1e-3, 3e-4], "batch_size": [10, 4]}
+
+
+def sweep(data: str | Path, out: str | Path, grid: dict | None = None, recipe: str = "assignment",
+          **overrides) -> dict:
+    """Experiment 1(c): trains every combination of ``grid`` (default: learning rate x batch size), selects
+    the one with the best monitored validation value, and only then evaluates it on the test split.
+    Writes OUT/<config>/..., OUT/sweep.csv, OUT/sweep.md and OUT/metrics.json (the selected run's)."""
+    grid = grid or DEFAULT_GRID
+    out = Path(out)
+    o = resolve_options(recipe, **overrides)
+    maximize = not o["monitor"].endswith("loss")
+    rows, runs = [], {}
+    for values in itertools.product(*grid.values()):
+        config = dict(zip(grid, values))
+        name = "_".join(f"{k}={v}" for k, v in config.items())
+        metrics = train(data, out / name, recipe, test=False, **{**overrides, **config})
+        runs[name] = metrics
+        val = metrics["validation"]
+        rows.append({"config": name, **config, "monitor": o["monitor"], "best_value": round(metrics["fit"]["best_value"], 4),
+                     "best_epoch": metrics["fit"]["best_epoch"], "val_assignment_dice": round(val["assignment_dice"], 4),
+                     "val_mean_instrument_dice": round(val["mean_instrument_dice"], 4),
+                     "train_seconds": metrics["fit"]["train_seconds"]})
+    chosen = max(rows, key=lambda r: r["best_value"] if maximize else -r["best_value"])
+    for row in rows:
+        row["selected"] = row is chosen
+    atomic.write_csv(rows, out / "sweep.csv")
+    atomic.write_text(markdown_table(rows), out / "sweep.md")
+    selected = runs[chosen["config"]]
+    runtime = setup_runtime(o["device"], o["precision"], o["workers"])
+    model = UNet(3, len(selected["class_names"]), o["batch_norm"])
+    model.load_state_dict(load_checkpoint(out / chosen["config"] / "best.pt", "segmentation")["model"])
+    model.to(runtime.device, memory_format=torch.channels_last)
+    chosen_options = {**o, **{k: chosen[k] for k in grid}}
+    test_ds = EndoSegDataset(data, "test", o["image_size"])
+    selected["test"] = test_results(model, test_ds, runtime, chosen_options, out / chosen["config"], _data_label(data))
+    selected["sweep"] = {"grid": grid, "selected": chosen["config"], "rows": rows}
+    atomic.write_json(selected, out / chosen["config"] / "metrics.json")
+    atomic.write_json(selected, out / "metrics.json")
+    return selected
+
+
+def markdown_table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_cell(row.get(k)) for k in keys) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="data root (mapping.json, segmentation/...)")
+    cli.add_common_flags(parser, DEFAULTS["epochs"], DEFAULTS["batch_size"], DEFAULTS["lr"])
+    parser.add_argument("--recipe", choices=RECIPES, default="assignment",
+                        help="named configuration; explicit flags override it (best: " +
+                        ", ".join(f"{k}={v}" for k, v in RECIPES["best"].items()) + ")")
+    parser.add_argument("--patience", type=cli.positive_int, help="early-stopping patience in epochs (default 20)")
+    parser.add_argument("--image-size", type=cli.image_size, help="HxW, multiples of 8 (default: as stored, 256x320)")
+    parser.add_argument("--augment", nargs="?", const="flips", choices=AUGMENTATIONS,
+                        help="1(b): flips (joint flips + colour jitter; the default when given alone) or strong")
+    parser.add_argument("--loss", choices=LOSSES, help="dice (the assignment's) or dice_ce (Dice + cross-entropy)")
+    parser.add_argument("--monitor", choices=MONITORS, help="validation quantity for early stopping and best weights")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, help="learning-rate schedule")
+    parser.add_argument("--tta", action="store_const", const=True, help="flip test-time augmentation in evaluation")
+    parser.add_argument("--label-fraction", type=cli.positive_float, help="train on this class-balanced fraction")
+    parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_const", const=False)
+    parser.add_argument("--init-from", type=Path, help="1(e): initialise from a (colorization) checkpoint")
+    parser.add_argument("--sweep", action="store_true", help="1(c): grid over learning rate and batch size")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    keys = set(DEFAULTS) - {"progress"}
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    overrides["progress"] = not args.no_progress
+
+    def body() -> int:
+        if args.sweep:
+            metrics = sweep(args.data, args.out, recipe=args.recipe, **overrides)
+        else:
+            metrics = train(args.data, args.out, args.recipe, **overrides)
+        test = metrics["test"]
+        print(f"test: assignment Dice {test['assignment_dice']:.3f}, strict mean instrument Dice "
+              f"{test['mean_instrument_dice']:.3f}, IoU {test['mean_instrument_iou']:.3f}; outputs in {args.out}")
+        if not metrics["fit"]["complete"]:
+            print(f"error: training incomplete: {metrics['fit']['stop_reason']}", file=sys.stderr)
+            return 1
+        return 0
+
+    cli.main(body)
+
+
+if __name__ == "__main__":
+    main()
