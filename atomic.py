@@ -42,8 +42,8 @@ def write_text(text: str, path: str | Path) -> None:
 
 
 def write_json(obj: object, path: str | Path) -> None:
-    """JSON with NaN written as null, so that every standard JSON reader accepts the file."""
-    write_text(json.dumps(_nan_to_none(obj), indent=2) + "\n", path)
+    """JSON with NaN written as null (every standard JSON reader accepts it) and paths as strings."""
+    write_text(json.dumps(_nan_to_none(obj), indent=2, default=str) + "\n", path)
 
 
 def write_csv(rows: list[dict], path: str | Path) -> None:

@@ -51,12 +51,13 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_common_flags(parser: argparse.ArgumentParser, epochs: int, batch_size: int, lr: float) -> None:
-    """Flags with the same name and meaning in every training script."""
+def add_common_flags(parser: argparse.ArgumentParser, epochs: int | None, batch_size: int | None,
+                     lr: float | None) -> None:
+    """Flags with the same name and meaning in every training script (None defaults: set by the script)."""
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--epochs", type=positive_int, default=epochs, help=f"maximum epochs (default {epochs})")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"default {batch_size}")
-    parser.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr:g})")
+    parser.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr})")
     parser.add_argument("--limit", type=positive_int, help="use only the first N training items (quick runs)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation")
     parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")

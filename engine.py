@@ -179,7 +179,7 @@ class FitConfig:
     seed: int = 0
     resume: Path | None = None
     progress: bool = True
-    grad_scaling: bool = False
+    restore_best: bool = True  # False: keep the last epoch's weights (when the monitor must not select)
 
 
 @dataclass
@@ -195,7 +195,7 @@ class FitResult:
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, train_loss: Callable,
         evaluate: Callable[[torch.nn.Module], dict], config: FitConfig, runtime: Runtime, meta: dict,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> FitResult:
-    """Trains ``model`` and leaves it holding the best weights (by ``config.monitor``).
+    """Trains ``model`` and leaves it holding the best weights by ``config.monitor`` (or the last ones).
 
     ``train_loss(model, batch)`` gets a device batch and returns the scalar loss (called under autocast);
     ``evaluate(model)`` runs in eval mode under no_grad and autocast and returns floats, ``config.monitor``
@@ -209,7 +209,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
     history: list[dict] = []
     best_value, best_epoch, bad_epochs, start = math.inf * sign, 0, 0, 1
     best_state = copy.deepcopy(unwrap(model).state_dict())
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16" and config.grad_scaling)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
     if config.resume is not None:
         ckpt = load_checkpoint(config.resume, meta["kind"])
         load_weights(unwrap(model), ckpt, config.resume)
@@ -278,7 +278,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         if config.patience is not None and bad_epochs >= config.patience:
             stop_reason = f"early stop: no better {config.monitor} for {config.patience} epochs"
             break
-    unwrap(model).load_state_dict(best_state)
+    if config.restore_best:
+        unwrap(model).load_state_dict(best_state)
     if runtime.is_main:
         write_history(history, out)
         print(f"{meta['kind']}: {stop_reason}; best {config.monitor} {best_value:.4f} at epoch {best_epoch}",
