@@ -150,7 +150,8 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or of another format ({reason})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise CheckpointError(f"{path}: not a checkpoint of this project (no model/meta entries)")
     if kind is not None and ckpt["meta"].get("kind") != kind:
@@ -163,7 +164,8 @@ def load_weights(model: torch.nn.Module, ckpt: dict, path: Path) -> None:
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit this model ({str(exc).splitlines()[1].strip()[:160]})") from None
+        reason = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"{path}: weights do not fit this model ({reason})") from None
 
 
 # ------------------------------------------------------------------------------------------------- fit

@@ -1,0 +1,42 @@
+"""Hand-made data roots for tests: tiny, exact, and easy to damage on purpose."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+GREYS = [0, 32, 64]
+NAMES = ["Background_Tissue", "Bipolar_Forceps", "Other"]
+
+
+def write_pair(folder: Path, index: int, rng: np.random.Generator, size=(16, 24), greys=GREYS) -> None:
+    sample = folder / str(index)
+    sample.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(sample / f"{index}_input.jpg")
+    mask = np.zeros(size, dtype=np.uint8)
+    mask[: size[0] // 2, : size[1] // 2] = greys[1 + index % (len(greys) - 1)]
+    Image.fromarray(mask).save(sample / f"{index}_mask.png")
+
+
+def write_color_pair(folder: Path, index: int, rng: np.random.Generator, size=(16, 24)) -> None:
+    sample = folder / str(index)
+    sample.mkdir(parents=True, exist_ok=True)
+    rgb = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(sample / f"{index}_input.jpg")
+    Image.fromarray(rgb).convert("L").save(sample / f"{index}_gray.jpg")
+
+
+def make_root(root: Path, first_index: int = 0, n: int = 3, size=(16, 24), mapping: object = None) -> Path:
+    """A complete data root with ``n`` samples per split, indices first_index, first_index + 2, ..."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "validation", "test"):
+        for k in range(n):
+            write_pair(root / "segmentation" / split, first_index + 2 * k, rng, size)
+    for split, start in (("train_cor", 0), ("validation_cor", 1)):
+        for k in range(n):
+            write_color_pair(root / "colorization" / split, start + k, rng, size)
+    mapping = {str(g): name for g, name in zip(GREYS, NAMES)} if mapping is None else mapping
+    (root / "mapping.json").write_text(mapping if isinstance(mapping, str) else json.dumps(mapping))
+    return root

@@ -1,0 +1,171 @@
+"""Short real training runs on generated data: the engine, its files, resume, faults, pre-training, sweep."""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import train_colorization
+import train_segmentation
+from conftest import ROOT
+from engine import CheckpointError
+from predict import predict, predict_files
+from train_segmentation import load_pretrained
+from unet import UNet
+
+SEG_FILES = ["history.json", "history.csv", "best.pt", "last.pt", "metrics.json", "loss.png", "predictions.png",
+             "confusion.png"]
+
+
+@pytest.fixture(scope="module")
+def seg_run(synthetic_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg")
+    metrics = train_segmentation.train(synthetic_root, out, epochs=6, batch_size=4, seed=0, progress=False)
+    return out, metrics
+
+
+def test_segmentation_run_lowers_training_loss_and_writes_every_file(seg_run):
+    out, metrics = seg_run
+    for name in SEG_FILES:
+        assert (out / name).stat().st_size > 0, name
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 6
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    test = metrics["test"]
+    assert {"assignment_dice", "dice_per_class", "iou_per_class", "mean_instrument_dice", "pixel_accuracy"} <= set(test)
+    assert len(test["dice_per_class"]) == 8 and metrics["synthetic"] is True
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["fit"]["best_epoch"] == min(history, key=lambda r: r["val_loss"])["epoch"]
+
+
+def test_predict_writes_grey_level_masks_and_overlays(seg_run, synthetic_root, tmp_path):
+    out, _ = seg_run
+    written = predict_files(out / "best.pt", synthetic_root / "segmentation" / "test", tmp_path / "pred")
+    assert len(written) == 4
+    mask = np.asarray(Image.open(written[0]))
+    assert mask.shape == (64, 80) and set(np.unique(mask)) <= set(range(0, 256, 32))
+    assert (tmp_path / "pred" / "0_overlay.png").is_file()
+    model = UNet()
+    model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
+    pred = predict(model, torch.rand(2, 3, 64, 80))
+    assert pred.shape == (2, 64, 80) and pred.dtype == torch.long
+
+
+def test_colorization_run_writes_every_file(synthetic_root, tmp_path):
+    metrics = train_colorization.train(synthetic_root, tmp_path, epochs=2, batch_size=4, progress=False)
+    for name in ["history.json", "history.csv", "best.pt", "loss.png", "colorization.png", "metrics.json"]:
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert metrics["validation_mse"] > 0 and metrics["validation_psnr_db"] == pytest.approx(
+        10 * math.log10(1 / metrics["validation_mse"]))
+    assert metrics["validation_images"] == 4 and metrics["train_images"] == 8
+
+
+def _colorization_checkpoint(path, batch_norm=True):
+    torch.manual_seed(1)
+    model = UNet(1, 3, batch_norm).eval()
+    for module in model.modules():  # non-trivial running statistics, so BatchNorm is really compared
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    torch.save({"meta": {"kind": "colorization", "arch": model.arch}, "model": model.state_dict()}, path)
+    return model
+
+
+def test_grey_to_rgb_adaptation_gives_identical_activations(tmp_path):
+    colour = _colorization_checkpoint(tmp_path / "c.pt")
+    seg = UNet(3, 8).eval()
+    report = load_pretrained(seg, tmp_path / "c.pt")
+    assert report["adapted"] == ["enc1.0.weight"] and report["new"] == ["head.weight", "head.bias"]
+    assert len(report["loaded"]) == len(seg.state_dict()) - 3
+    grey = torch.rand(2, 1, 32, 40)
+    features = {}
+    for name, model in (("colour", colour), ("seg", seg)):
+        model.dec1.register_forward_hook(lambda m, i, o, name=name: features.__setitem__(name, o))
+        model(grey.expand(-1, 3, -1, -1) if name == "seg" else grey)
+    torch.testing.assert_close(features["seg"], features["colour"], atol=1e-5, rtol=0)
+
+
+def test_pretrained_checkpoint_of_another_architecture_is_refused(tmp_path):
+    _colorization_checkpoint(tmp_path / "c.pt", batch_norm=False)
+    with pytest.raises(CheckpointError, match="c.pt"):
+        load_pretrained(UNet(3, 8, batch_norm=True), tmp_path / "c.pt")
+
+
+def test_fine_tuning_records_what_was_loaded(synthetic_root, tmp_path):
+    _colorization_checkpoint(tmp_path / "c.pt")
+    metrics = train_segmentation.train(synthetic_root, tmp_path / "ft", init_from=tmp_path / "c.pt", epochs=1,
+                                       batch_size=4, label_fraction=0.5, progress=False)
+    assert metrics["init"]["adapted"] == ["enc1.0.weight"] and "head.weight" in metrics["init"]["new"]
+    assert metrics["train_frames"] == 6
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_files(synthetic_root, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = train_segmentation.LOSSES["dice"]
+
+    def poisoned(logits, target):
+        calls["n"] += 1
+        loss = real(logits, target)
+        # epoch 1: 3 training batches + 1 validation batch; call 6 is batch 2 of epoch 2
+        return loss * math.nan if calls["n"] == 6 else loss
+
+    monkeypatch.setitem(train_segmentation.LOSSES, "dice", poisoned)
+    metrics = train_segmentation.train(synthetic_root, tmp_path, epochs=4, batch_size=4, progress=False)
+    assert metrics["fit"]["complete"] is False
+    assert metrics["fit"]["stop_reason"] == "non-finite training loss at epoch 2, batch 2"
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 1
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
+    assert (tmp_path / "best.pt").is_file()
+
+
+def test_sweep_selects_on_validation_and_tests_only_the_selection(synthetic_root, tmp_path):
+    metrics = train_segmentation.sweep(synthetic_root, tmp_path, grid={"lr": [1e-3, 1e-5], "batch_size": [4]},
+                                       epochs=2, progress=False)
+    rows = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert len(rows) == 3 and (tmp_path / "sweep.md").is_file()
+    table = metrics["sweep"]["rows"]
+    chosen = [r for r in table if r["selected"]]
+    assert len(chosen) == 1 and chosen[0]["best_value"] == min(r["best_value"] for r in table)
+    assert "test" in metrics
+    unselected = [r["config"] for r in table if not r["selected"]][0]
+    assert "test" not in json.loads((tmp_path / unselected / "metrics.json").read_text())
+
+
+def _train_cmd(data, out, *extra):
+    return [sys.executable, "train_segmentation.py", "--data", str(data), "--out", str(out), "--epochs", "8",
+            "--batch-size", "4", "--augment", "--precision", "fp32", "--no-progress", *extra]
+
+
+def test_resume_after_sigkill_is_bit_identical(synthetic_root, tmp_path):
+    subprocess.run(_train_cmd(synthetic_root, tmp_path / "whole"), cwd=ROOT, check=True, capture_output=True)
+    victim = subprocess.Popen(_train_cmd(synthetic_root, tmp_path / "killed"), cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "killed" / "history.json"
+    deadline = time.monotonic() + 300
+    while victim.poll() is None and time.monotonic() < deadline:
+        if history.is_file() and len(json.loads(history.read_text() or "[]")) >= 2:
+            victim.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert victim.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    resumed = subprocess.run(_train_cmd(synthetic_root, tmp_path / "killed", "--resume"), cwd=ROOT,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+
+    def strip(rows):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    whole = json.loads((tmp_path / "whole" / "history.json").read_text())
+    assert strip(json.loads(history.read_text())) == strip(whole)
+    for name in ("best.pt", "last.pt"):
+        a = torch.load(tmp_path / "whole" / name, weights_only=True)["model"]
+        b = torch.load(tmp_path / "killed" / name, weights_only=True)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a), name
