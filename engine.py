@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import os
 import random
@@ -181,7 +182,7 @@ class FitConfig:
     seed: int = 0
     resume: Path | None = None
     progress: bool = True
-    restore_best: bool = True  # False: keep the last epoch's weights (when the monitor must not select)
+    restore_best: bool = True  # False: keep the last epoch's weights and write no best.pt (nothing to select)
 
 
 @dataclass
@@ -210,7 +211,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
     sign = -1.0 if config.maximize else 1.0  # compare sign * value: lower is better
     history: list[dict] = []
     best_value, best_epoch, bad_epochs, start = math.inf * sign, 0, 0, 1
-    best_state = copy.deepcopy(unwrap(model).state_dict())
+    best_state = copy.deepcopy(unwrap(model).state_dict()) if config.restore_best else None
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
     if config.resume is not None:
         ckpt = load_checkpoint(config.resume, meta["kind"])
@@ -221,7 +222,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         history, start = ckpt["history"], ckpt["epoch"] + 1
         best_value, best_epoch, bad_epochs = ckpt["early_stopping"]
         best_path = Path(config.resume).with_name("best.pt")
-        best_state = load_checkpoint(best_path, meta["kind"])["model"] if best_path.is_file() else best_state
+        if config.restore_best and best_path.is_file():
+            best_state = load_checkpoint(best_path, meta["kind"])["model"]
         set_rng_state(ckpt["rng"])
     stop_reason, complete = f"reached {config.epochs} epochs", True
     show = config.progress and runtime.is_main
@@ -234,8 +236,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         model.train()
         train_loader.set_epoch(epoch)
         losses = []
-        for batch in tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not show,
-                          file=sys.stderr, dynamic_ncols=True):
+        # Batch bars only on a terminal: in a notebook or a log they would add a line per update.
+        for batch in tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False,
+                          disable=not (show and sys.stderr.isatty()), file=sys.stderr, dynamic_ncols=True):
             batch = runtime.to_device(batch)
             with runtime.autocast():
                 loss = train_loss(model, batch)
@@ -264,9 +267,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
             break
         if sign * value < sign * best_value:
             best_value, best_epoch, bad_epochs = value, epoch, 0
-            best_state = copy.deepcopy(unwrap(model).state_dict())
-            if runtime.is_main:
-                atomic.save_torch({"meta": meta, "model": best_state, "epoch": epoch, "metrics": metrics}, out / "best.pt")
+            if config.restore_best:  # otherwise the best weights are never used: skip the copy and the file
+                best_state = copy.deepcopy(unwrap(model).state_dict())
+                if runtime.is_main:
+                    atomic.save_torch({"meta": meta, "model": best_state, "epoch": epoch, "metrics": metrics},
+                                      out / "best.pt")
         else:
             bad_epochs += 1
         if runtime.is_main:
@@ -287,6 +292,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         print(f"{meta['kind']}: {stop_reason}; best {config.monitor} {best_value:.4f} at epoch {best_epoch}",
               file=sys.stderr if not complete else sys.stdout)
     return FitResult(history, best_epoch, best_value, stop_reason, complete)
+
+
+def read_history(out: str | Path) -> list[dict]:
+    """The per-epoch history a run wrote to ``out/history.json``."""
+    return json.loads((Path(out) / "history.json").read_text())
 
 
 def write_history(history: list[dict], out: Path) -> None:

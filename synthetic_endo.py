@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import zlib
 from pathlib import Path
 
@@ -29,15 +30,16 @@ CLASS_NAMES = ["Background_Tissue", "Bipolar_Forceps", "Prograsp_Forceps", "Larg
                "Grasping_Retractor", "Monopolar_Curved_Scissors", "Other"]
 GREY_LEVELS = [32 * i for i in range(len(CLASS_NAMES))]
 
-# Per instrument type: shaft half-width (pixels at 256x320), head length, head style, wrist bend (radians).
+# Per instrument type: shaft half-width (pixels at 256x320), head length, head style, wrist bend (radians),
+# and the grey tone of the shaft's coating (da Vinci shafts differ in finish as well as in size).
 INSTRUMENTS = {
-    1: dict(shaft=10, head=48, style="prongs", bend=0.5),    # Bipolar forceps: thin diverging prongs
-    2: dict(shaft=12, head=52, style="fenestrated", bend=0.4),  # Prograsp: broad jaws with windows
-    3: dict(shaft=15, head=34, style="stubby", bend=0.3),    # Large needle driver: short wide jaws
-    4: dict(shaft=16, head=64, style="paddle", bend=0.2),    # Vessel sealer: long flat paddle
-    5: dict(shaft=7, head=60, style="hook", bend=0.0),       # Grasping retractor: thin rod with a hook
-    6: dict(shaft=10, head=50, style="curved", bend=0.6),    # Monopolar curved scissors: one curved blade
-    7: dict(shaft=20, head=0, style="probe", bend=0.0),      # Other: thick probe with a rounded end
+    1: dict(shaft=9, head=48, style="prongs", bend=0.5, tone=0.16),        # Bipolar forceps: thin diverging prongs
+    2: dict(shaft=12, head=52, style="fenestrated", bend=0.4, tone=0.26),  # Prograsp: broad jaws with windows
+    3: dict(shaft=16, head=34, style="stubby", bend=0.3, tone=0.10),       # Large needle driver: short wide jaws
+    4: dict(shaft=20, head=64, style="paddle", bend=0.2, tone=0.34),       # Vessel sealer: long flat paddle
+    5: dict(shaft=6, head=60, style="hook", bend=0.0, tone=0.45),          # Grasping retractor: thin rod with a hook
+    6: dict(shaft=11, head=50, style="curved", bend=0.6, tone=0.05),       # Monopolar curved scissors: one curved blade
+    7: dict(shaft=22, head=0, style="probe", bend=0.0, tone=0.92),         # Other: thick white probe, rounded end
 }
 
 
@@ -119,10 +121,10 @@ def draw_instrument(image: np.ndarray, mask: np.ndarray, cls: int, rng: np.rando
     head_dir = np.array([direction[0] * math.cos(bend) - direction[1] * math.sin(bend),
                          direction[0] * math.sin(bend) + direction[1] * math.cos(bend)])
     head = head_mask(spec["style"], yy, xx, tip, head_dir, spec["head"] * scale, width, rng)
-    # Cylinder shading across the shaft, a dark (black-coated) shaft, bright metal jaws; "Other" is white.
+    # Cylinder shading across the shaft in the type's tone, and bright metal jaws.
     across = np.clip(dist / max(width, 1), 0, 1)
     shade = (1 - 0.6 * across ** 2)[..., None]
-    shaft_colour = np.array([0.92, 0.92, 0.88]) if cls == 7 else np.array([0.16, 0.16, 0.18])
+    shaft_colour = np.array([1.0, 1.0, 0.96]) * spec["tone"] + 0.02
     image[shaft] = (shaft_colour * shade + 0.5 * np.exp(-((across - 0.35) ** 2) / 0.01)[..., None])[shaft]
     image[head] = (np.array([0.7, 0.72, 0.75]) * rng.uniform(0.85, 1.1) * shade)[head]
     mask[shaft | head] = cls
@@ -147,7 +149,7 @@ def render_frame(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, 
 
 def write_split(out: Path, folder: str, count: int, seed: int, size: tuple[int, int], colorization: bool) -> None:
     lut = np.array(GREY_LEVELS, dtype=np.uint8)
-    for i in tqdm(range(count), desc=folder, unit="frame", leave=False):
+    for i in tqdm(range(count), desc=folder, unit="frame", leave=False, disable=not sys.stderr.isatty()):
         frame, mask = render_frame(frame_rng(seed, folder, i), *size)
         index = i + 1 if folder == "validation_cor" else i  # the course's validation_cor is numbered from 1
         sample = out / folder / str(index)

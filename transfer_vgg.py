@@ -8,7 +8,7 @@
 ROOT holds FashionMNIST/raw/ (torchvision's layout; downloaded when missing and the network allows).
 ImageNet weights come from torchvision (VGG16_Weights.IMAGENET1K_V1, cached in $TORCH_HOME) or from a
 local state dict given with --weights. Frozen layers are computed once: see ``FeatureCache``.
-Writes OUT/history.json|csv, curves.png, metrics.json, confusion.png (and best.pt, last.pt).
+Writes OUT/history.json|csv, curves.png, metrics.json, confusion.png and last.pt (for --resume).
 """
 from __future__ import annotations
 

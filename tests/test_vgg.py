@@ -1,0 +1,128 @@
+"""VGG16 transfer on Fashion-MNIST: modes, which parameters change, the exact feature cache, weights, offline."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.models import vgg16
+
+import transfer_vgg
+from engine import setup_runtime
+from transfer_vgg import FeatureCache, FrozenThenTrainable, load_vgg16, split_vgg
+
+
+def write_tiny_fashion(root: Path, n: int = 120, seed: int = 0) -> Path:
+    """Fashion-MNIST's raw IDX files with ``n`` learnable images per split (class = a bright band's row)."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, count in (("train", n), ("t10k", n)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 60, (count, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label: 4 + 2 * label] = 255
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            (2051).to_bytes(4, "big") + count.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes((2049).to_bytes(4, "big") + count.to_bytes(4, "big") + labels.tobytes())
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_fashion(tmp_path_factory.mktemp("fashion"))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A VGG16 state dict the test makes (random, not ImageNet): the --weights path with a file on disk."""
+    path = tmp_path_factory.mktemp("weights") / "vgg16-random.pth"
+    torch.manual_seed(0)
+    torch.save(vgg16().state_dict(), path)
+    return path
+
+
+def _run(mode, data, out, **kw):
+    return transfer_vgg.run(mode, data, out, epochs=1, batch_size=32, limit=kw.pop("limit", 96), test_limit=64,
+                            progress=False, **kw)
+
+
+@pytest.mark.parametrize("mode", ["scratch", "frozen", "finetune-fc", "finetune-all"])
+def test_each_mode_trains_one_epoch_and_writes_outputs(mode, tiny, weights, tmp_path):
+    m = _run(mode, tiny, tmp_path, weights=None if mode == "scratch" else weights,
+             image_size=32, precision="fp32")
+    for name in ("history.json", "history.csv", "curves.png", "metrics.json", "confusion.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert {"train_loss", "test_loss", "test_accuracy", "seconds"} <= set(history[0])
+    assert m["train_images"] == 96 and m["test_images"] == 64 and len(m["per_class_accuracy"]) == 10
+    assert m["weights"] == ("random init" if mode == "scratch" else str(weights))
+    if mode != "scratch":
+        assert m["imagenet_official"] is False  # the random checkpoint is not torchvision's 397923af
+
+
+@pytest.mark.parametrize("mode, trainable", [("frozen", {"classifier.6"}),
+                                             ("finetune-fc", {"classifier.0", "classifier.3", "classifier.6"})])
+def test_only_intended_parameters_change(mode, trainable, weights):
+    model, _ = load_vgg16(True, weights)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen, head = split_vgg(model, mode)
+    net = FrozenThenTrainable(frozen, head).train()
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    x = torch.randn(4, 3, 32, 32)
+    torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 3])).backward()
+    optimizer.step()
+    changed = {k.rsplit(".", 1)[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == trainable
+
+
+@pytest.mark.parametrize("mode", ["frozen", "finetune-fc"])
+def test_cached_features_give_the_full_models_logits(mode, weights):
+    model, _ = load_vgg16(True, weights)
+    model.eval()
+    images = torch.randint(0, 256, (6, 28, 28), dtype=torch.uint8)
+    frozen, head = split_vgg(model, mode)
+    cache = FeatureCache(frozen, images, torch.zeros(6, dtype=torch.long), 32, setup_runtime("cpu", "fp32"))
+    with torch.no_grad():
+        full = model(transfer_vgg.preprocess(images, 32, True))
+        cached = head.eval()(cache.tensors[0])
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+
+
+def test_cached_and_uncached_runs_reach_the_same_accuracy(tiny, weights, tmp_path):
+    kwargs = dict(weights=weights, image_size=32, seed=3, precision="fp32")
+    a = _run("frozen", tiny, tmp_path / "cache", **kwargs)
+    b = _run("frozen", tiny, tmp_path / "nocache", cache=False, **kwargs)
+    assert a["cached_features"] and not b["cached_features"]
+    assert a["final_test_accuracy"] == b["final_test_accuracy"]
+    ha = json.loads((tmp_path / "cache" / "history.json").read_text())
+    hb = json.loads((tmp_path / "nocache" / "history.json").read_text())
+    assert ha[0]["train_loss"] == pytest.approx(hb[0]["train_loss"], abs=1e-4)
+
+
+def test_weights_file_hash_is_reported(weights, capsys):
+    _, info = load_vgg16(True, weights)
+    assert len(info["sha256"]) == 64 and not info["imagenet_official"]
+    assert "does NOT match torchvision's 397923af" in capsys.readouterr().out
+
+
+def test_offline_messages_without_weights_and_without_data(tmp_path, tiny, capsys):
+    # TORCH_HOME is an empty folder (conftest) and there is no network: no weights can be had.
+    with pytest.raises(SystemExit) as exit_info:
+        transfer_vgg.main(["--mode", "frozen", "--data", str(tiny), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "ImageNet VGG16 weights unavailable" in err and "--weights" in err
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_info:
+        transfer_vgg.main(["--mode", "scratch", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "FashionMNIST/raw" in err and "train-images-idx3-ubyte" in err
+
+
+def test_real_fashion_mnist_one_epoch(real_fashion, tmp_path):
+    m = transfer_vgg.run("scratch", real_fashion, tmp_path, epochs=1, batch_size=64, limit=300, test_limit=200,
+                         progress=False)
+    assert m["train_images"] == 300 and m["test_images"] == 200
+    assert (tmp_path / "curves.png").is_file()
