@@ -3,6 +3,7 @@ expected errors into one line on stderr and a non-zero exit instead of a traceba
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -68,6 +69,11 @@ def add_common_flags(parser: argparse.ArgumentParser, epochs: int | None, batch_
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="LAST_PT",
                         help="continue an interrupted run from LAST_PT (alone: OUT/last.pt)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def is_main_process() -> bool:
+    """False in the ranks > 0 of a torchrun job, which must not print the run's summary a second time."""
+    return int(os.environ.get("RANK", 0)) == 0
 
 
 def resume_path(resume: str | None, out: Path) -> Path | None:

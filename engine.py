@@ -113,6 +113,14 @@ def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
 
+def sync_buffers(model: torch.nn.Module) -> None:
+    """Copies rank 0's buffers (BatchNorm running statistics) to every rank. DDP keeps parameters equal, but
+    each rank updates its running statistics on its own batches; evaluation needs one model everywhere."""
+    if dist.is_available() and dist.is_initialized():
+        for buffer in unwrap(model).buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
@@ -253,6 +261,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
             stop_reason, complete = f"non-finite training loss at epoch {epoch}, batch {batch_no}", False
             break
         model.eval()
+        sync_buffers(model)
         with torch.no_grad(), runtime.autocast():
             metrics = evaluate(model)
         lr = optimizer.param_groups[0]["lr"]

@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> int:
         metrics = train(args.data, args.out, **options)
-        print(f"validation MSE {metrics['validation_mse']:.5f}, PSNR {metrics['validation_psnr_db']:.2f} dB; "
-              f"outputs in {args.out}")
+        if cli.is_main_process():
+            print(f"validation MSE {metrics['validation_mse']:.5f}, PSNR {metrics['validation_psnr_db']:.2f} dB; "
+                  f"outputs in {args.out}")
         if not metrics["fit"]["complete"]:
             print(f"error: training incomplete: {metrics['fit']['stop_reason']}", file=sys.stderr)
             return 1

@@ -314,8 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             metrics = train(args.data, args.out, args.recipe, **overrides)
         test = metrics["test"]
-        print(f"test: assignment Dice {test['assignment_dice']:.3f}, strict mean instrument Dice "
-              f"{test['mean_instrument_dice']:.3f}, IoU {test['mean_instrument_iou']:.3f}; outputs in {args.out}")
+        if cli.is_main_process():
+            print(f"test: assignment Dice {test['assignment_dice']:.3f}, strict mean instrument Dice "
+                  f"{test['mean_instrument_dice']:.3f}, IoU {test['mean_instrument_iou']:.3f}; outputs in {args.out}")
         if not metrics["fit"]["complete"]:
             print(f"error: training incomplete: {metrics['fit']['stop_reason']}", file=sys.stderr)
             return 1

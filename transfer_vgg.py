@@ -339,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         m = run(args.mode, args.data, args.out, args.epochs, args.batch_size, args.lr, args.image_size, args.limit,
                 args.test_limit, args.weights, not args.no_cache, args.seed, args.device, args.precision,
                 args.workers, args.resume, not args.no_progress)
-        print(f"{args.mode}: final test accuracy {m['final_test_accuracy']:.4f}; outputs in {args.out}")
+        if cli.is_main_process():
+            print(f"{args.mode}: final test accuracy {m['final_test_accuracy']:.4f}; outputs in {args.out}")
         return 0 if m["complete"] else 1
 
     cli.main(body)
