@@ -14,6 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 # Executes hw6.ipynb in the quick profile (synthetic data unless HW6_DATA_ROOT is set); writes results/, plots/, report.pdf.
 run: $(STAMP)
 	HW6_PROFILE=$${HW6_PROFILE:-quick} $(PY) run_notebook.py
+	$(PY) report.py --results $${HW6_OUT:-results} --readme README.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -187,7 +187,6 @@ class FitConfig:
     patience: int | None = 20
     monitor: str = "val_loss"
     maximize: bool = False
-    seed: int = 0
     resume: Path | None = None
     progress: bool = True
     restore_best: bool = True  # False: keep the last epoch's weights and write no best.pt (nothing to select)

@@ -31,15 +31,31 @@ def segmentation_probs(model: torch.nn.Module, images: torch.Tensor, tta: bool =
     return probs
 
 
+def drop_small_classes(probs: torch.Tensor, min_region: float) -> torch.Tensor:
+    """Class indices N x H x W from probabilities N x C x H x W, where an instrument class predicted on fewer
+    than ``min_region`` (a fraction) of an image's pixels is dropped from that image and its pixels go to
+    their next most probable class. Scattered false detections of classes absent from a frame then stop
+    costing a whole class its Dice; background is never dropped. ``min_region=0`` is a plain argmax."""
+    pred = probs.argmax(dim=1)
+    if min_region <= 0:
+        return pred
+    n, c = probs.shape[:2]
+    flat = (torch.arange(n, device=pred.device).view(n, 1) * c + pred.flatten(1)).flatten()
+    area = torch.bincount(flat, minlength=n * c).view(n, c)
+    small = (area > 0) & (area < min_region * pred[0].numel())
+    small[:, 0] = False
+    return probs.masked_fill(small[:, :, None, None], -1.0).argmax(dim=1)
+
+
 @torch.no_grad()
-def predict(model: torch.nn.Module, images: torch.Tensor, tta: bool = False) -> torch.Tensor:
+def predict(model: torch.nn.Module, images: torch.Tensor, tta: bool = False, min_region: float = 0.0) -> torch.Tensor:
     """Class indices N x H x W (long) for float images N x 3 x H x W in [0, 1] (or uint8 0-255)."""
     if images.dtype == torch.uint8:
         images = images.float() / 255
     was_training = model.training
     model.eval()
     try:
-        return segmentation_probs(model, images, tta).argmax(dim=1)
+        return drop_small_classes(segmentation_probs(model, images, tta), min_region)
     finally:
         model.train(was_training)
 
@@ -63,7 +79,8 @@ def frames_in(path: Path) -> list[Path]:
     return [path]
 
 
-def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", tta: bool = False) -> list[Path]:
+def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", tta: bool = False,
+                  min_region: float = 0.0) -> list[Path]:
     """Writes ``<stem>_mask.png`` (grey levels of mapping.json) and ``<stem>_overlay.png`` per frame;
     frames are resized to the training size for the model and the mask back to the frame's size."""
     runtime = setup_runtime(device, "fp32")
@@ -76,7 +93,7 @@ def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", 
         frame = torch.from_numpy(open_image(frame_path, "RGB")).permute(2, 0, 1)[None]
         h, w = frame.shape[-2:]
         size = tuple(meta.get("image_size") or (h - h % DOWNSAMPLING, w - w % DOWNSAMPLING))
-        pred = predict(model, resize_uint8(frame, size, nearest=False).to(runtime.device), tta)
+        pred = predict(model, resize_uint8(frame, size, nearest=False).to(runtime.device), tta, min_region)
         pred = resize_uint8(pred[:, None].to(torch.uint8).cpu(), (h, w), nearest=True)[0, 0].numpy()
         stem = frame_path.stem.removesuffix("_input")
         Image.fromarray(grey_levels[pred]).save(out / f"{stem}_mask.png")
@@ -94,10 +111,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
+    parser.add_argument("--min-region", type=float, default=0.0,
+                        help="drop an instrument class covering less than this fraction of a frame (e.g. 0.005)")
     args = parser.parse_args()
 
     def body() -> None:
-        written = predict_files(args.weights, args.input, args.out, args.device, args.tta)
+        written = predict_files(args.weights, args.input, args.out, args.device, args.tta, args.min_region)
         print(f"wrote {len(written)} masks and overlays to {args.out}")
 
     cli.main(body)

@@ -79,7 +79,7 @@ def train(data: str | Path, out: str | Path, **overrides) -> dict:
         return F.mse_loss(colorize(model, batch[0].float() / 255), batch[1].float() / 255)
 
     meta = {"kind": "colorization", "arch": unwrap(model).arch, "image_size": tuple(train_ds.grey.shape[-2:])}
-    config = FitConfig(out=out, epochs=o["epochs"], patience=o["patience"], seed=o["seed"],
+    config = FitConfig(out=out, epochs=o["epochs"], patience=o["patience"],
                        resume=cli.resume_path(o["resume"], out), progress=o["progress"])
     result = fit(model, optimizer, loader, train_loss,
                  lambda m: evaluate_colorization(m, val_ds, runtime, o["batch_size"]), config, runtime, meta)

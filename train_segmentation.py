@@ -29,7 +29,7 @@ from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, select_fracti
 from engine import (CheckpointError, FitConfig, Runtime, all_reduce_sum, fit, load_checkpoint, seed_everything,
                     setup_runtime, unwrap)
 from losses import SegmentationMeter, dice_ce_loss, soft_dice_loss
-from predict import segmentation_probs
+from predict import drop_small_classes, segmentation_probs
 from unet import UNet
 
 LOSSES = {"dice": soft_dice_loss, "dice_ce": dice_ce_loss}
@@ -38,7 +38,8 @@ SCHEDULERS = ("none", "cosine")
 
 # The assignment's settings; every run starts from these, then a recipe, then explicit overrides.
 DEFAULTS = dict(epochs=200, patience=20, batch_size=10, lr=1e-3, augment="none", image_size=None, limit=None,
-                init_from=None, monitor="val_loss", loss="dice", scheduler="none", tta=False, label_fraction=1.0,
+                init_from=None, monitor="val_loss", loss="dice", scheduler="none", tta=False, min_region=0.0,
+                label_fraction=1.0,
                 batch_norm=True, seed=0, device="auto", precision="auto", workers=0, resume=None, progress=True)
 RECIPES = {
     "assignment": {},
@@ -67,7 +68,7 @@ def resolve_options(recipe: str = "assignment", **overrides) -> dict:
 # -------------------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Runtime, batch_size: int,
-                   loss_name: str = "dice", tta: bool = False) -> dict:
+                   loss_name: str = "dice", tta: bool = False, min_region: float = 0.0) -> dict:
     """Mean per-image loss and every metric of losses.SegmentationMeter over a whole split, summed across
     torchrun ranks so that each image counts once whatever the number of processes."""
     model = unwrap(model)
@@ -83,7 +84,7 @@ def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Run
             masks = masks.long()
             # The loss takes logits; log-probabilities give the same softmax, so TTA averages are scored too.
             loss_sum += LOSSES[loss_name](probs.clamp_min(1e-8).log(), masks).double().cpu() * len(images)
-            meter.update(probs.argmax(dim=1), masks)
+            meter.update(drop_small_classes(probs, min_region), masks)
     all_reduce_sum([loss_sum, *meter.state()])
     model.train(was_training)
     return {"loss": float(loss_sum / meter.images), **meter.compute()}
@@ -174,12 +175,13 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         return loss_fn(model(images.contiguous(memory_format=torch.channels_last)), masks)
 
     def evaluate(model: torch.nn.Module) -> dict:
-        return validation_numbers(evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"]))
+        return validation_numbers(evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"],
+                                                 o["min_region"]))
 
     meta = {"kind": "segmentation", "arch": unwrap(model).arch, "class_names": train_ds.class_names,
             "grey_levels": train_ds.grey_levels, "image_size": tuple(train_ds.images.shape[-2:])}
     config = FitConfig(out=out, epochs=o["epochs"], patience=o["patience"], monitor=o["monitor"],
-                       maximize=not o["monitor"].endswith("loss"), seed=o["seed"],
+                       maximize=not o["monitor"].endswith("loss"),
                        resume=cli.resume_path(o["resume"], out), progress=o["progress"])
     result = fit(model, optimizer, loader, train_loss, evaluate, config, runtime, meta, scheduler)
     metrics = {
@@ -190,7 +192,8 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         "fit": {"monitor": o["monitor"], "best_epoch": result.best_epoch, "best_value": result.best_value,
                 "epochs_run": len(result.history), "stop_reason": result.stop_reason, "complete": result.complete,
                 "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
-        "validation": evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"]),
+        "validation": evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"],
+                                     o["min_region"]),
     }
     if runtime.is_main:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], f"{o['loss']} loss",
@@ -206,12 +209,13 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
 def test_results(model: torch.nn.Module, test_ds: EndoSegDataset, runtime: Runtime, o: dict, out: Path,
                  data_label: str) -> dict:
     """Test-split metrics, and the prediction and confusion figures (rank 0 writes)."""
-    metrics = evaluate_split(model, test_ds, runtime, o["batch_size"], o["loss"], o["tta"])
+    metrics = evaluate_split(model, test_ds, runtime, o["batch_size"], o["loss"], o["tta"], o["min_region"])
     if runtime.is_main:
         show = torch.linspace(0, len(test_ds) - 1, min(4, len(test_ds))).long()
         images = test_ds.images[show]
         with torch.no_grad(), runtime.autocast():
-            pred = segmentation_probs(unwrap(model).eval(), images.float().to(runtime.device) / 255, o["tta"]).argmax(1)
+            probs = segmentation_probs(unwrap(model).eval(), images.float().to(runtime.device) / 255, o["tta"])
+            pred = drop_small_classes(probs, o["min_region"])
         figures.predictions(images, test_ds.masks[show].long(), pred.cpu(), test_ds.class_names,
                             out / "predictions.png", f"Test frames ({data_label})")
         figures.confusion(metrics["confusion"], test_ds.class_names, out / "confusion.png",
@@ -267,7 +271,7 @@ def sweep(data: str | Path, out: str | Path, grid: dict | None = None, recipe: s
 
 
 def markdown_table(rows: list[dict]) -> str:
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for row in rows for k in row))
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(_cell(row.get(k)) for k in keys) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -295,6 +299,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--monitor", choices=MONITORS, help="validation quantity for early stopping and best weights")
     parser.add_argument("--scheduler", choices=SCHEDULERS, help="learning-rate schedule")
     parser.add_argument("--tta", action="store_const", const=True, help="flip test-time augmentation in evaluation")
+    parser.add_argument("--min-region", type=float,
+                        help="drop an instrument class covering less than this fraction of a frame (default 0)")
     parser.add_argument("--label-fraction", type=cli.positive_float, help="train on this class-balanced fraction")
     parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_const", const=False)
     parser.add_argument("--init-from", type=Path, help="1(e): initialise from a (colorization) checkpoint")

@@ -297,7 +297,7 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
         return {"test_loss": result["test_loss"], "test_accuracy": result["test_accuracy"]}
 
     meta = {"kind": f"vgg16-{mode}", "image_size": size, "cached_features": cached}
-    config = FitConfig(out=out, epochs=epochs, patience=None, monitor="test_accuracy", maximize=True, seed=seed,
+    config = FitConfig(out=out, epochs=epochs, patience=None, monitor="test_accuracy", maximize=True,
                        resume=cli.resume_path(resume, out), progress=progress, restore_best=False)
     result = fit(model, optimizer, loader, train_loss, evaluate, config, runtime, meta)
     final = evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))

@@ -169,3 +169,18 @@ def test_resume_after_sigkill_is_bit_identical(synthetic_root, tmp_path):
         a = torch.load(tmp_path / "whole" / name, weights_only=True)["model"]
         b = torch.load(tmp_path / "killed" / name, weights_only=True)["model"]
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_drop_small_classes_reassigns_tiny_regions_to_the_next_class():
+    from predict import drop_small_classes
+
+    probs = torch.zeros(2, 3, 10, 10)
+    probs[:, 0] = 0.5  # background elsewhere
+    probs[:, 1, :3] = 0.9  # class 1 on 30 pixels of both images
+    probs[0, 2, 9, :2] = 0.95  # class 2 on 2 pixels of image 0 only, where class 1 is next (0.6 > 0.5)
+    probs[0, 1, 9, :2] = 0.6
+    plain = drop_small_classes(probs, 0.0)
+    assert (plain[0, 9, :2] == 2).all()
+    cleaned = drop_small_classes(probs, 0.05)  # 5% of 100 pixels: class 2's 2 pixels are dropped, class 1's 30 kept
+    assert (cleaned[0, 9, :2] == 1).all() and (cleaned[:, :3] == 1).all() and (cleaned[0, 5:9] == 0).all()
+    assert torch.equal(drop_small_classes(probs, 0.5)[:, :3], torch.zeros(2, 3, 10, dtype=torch.long))  # 30% < 50%

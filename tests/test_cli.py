@@ -1,0 +1,46 @@
+"""Every script answers --help, and the ablation keeps only steps that help on validation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ablation
+from conftest import run_script
+
+SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "predict.py",
+           "synthetic_endo.py", "endovis2017.py", "report.py", "bench.py", "ablation.py", "run_notebook.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help(script):
+    result = run_script(script, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_ablation_keeps_only_improving_steps(synthetic_root, tmp_path):
+    steps = [("base", {}), ("+ cross-entropy", {"loss": "dice_ce"}), ("+ strict monitor", {"monitor": "val_mean_instrument_dice"})]
+    rows = ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.005], epochs=1, batch_size=4,
+                        progress=False)
+    assert len(rows) == 3 + 1 + 1  # three trained steps, one threshold, the final test row
+    assert [r["step"] for r in rows[:3]] == ["base", "+ cross-entropy", "+ strict monitor"]
+    best = -1.0
+    for row in rows[:3]:
+        assert row["kept"] == (row["val_mean_instrument_dice"] > best)
+        best = max(best, row["val_mean_instrument_dice"]) if row["kept"] else best
+    assert "test_mean_instrument_dice" in rows[-1] and "val_mean_instrument_dice" not in rows[-1]
+    saved = json.loads((tmp_path / "ablation.json").read_text())
+    assert saved["synthetic"] is True and len(saved["class_names"]) == 8
+    assert (tmp_path / "ablation.md").read_text().count("\n") == len(rows) + 2
+
+
+def test_ablation_reuses_finished_steps(synthetic_root, tmp_path, monkeypatch):
+    steps = [("base", {})]
+    ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.01], epochs=1, batch_size=4, progress=False)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished step was trained again")
+
+    monkeypatch.setattr(ablation.train_segmentation, "train", no_training)
+    rows = ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.01], epochs=1, batch_size=4, progress=False)
+    assert rows[1]["step"] == "+ drop classes under 1.00% of a frame"
