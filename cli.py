@@ -76,6 +76,16 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", 0)) == 0
 
 
+def finish(summary: str, complete: bool, stop_reason: str) -> int:
+    """Prints a run's one-line summary (rank 0 only); an incomplete run also gets an error line and exit 1."""
+    if is_main_process():
+        print(summary)
+    if not complete:
+        print(f"error: training incomplete: {stop_reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def resume_path(resume: str | None, out: Path) -> Path | None:
     if resume is None:
         return None

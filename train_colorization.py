@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -122,13 +121,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> int:
         metrics = train(args.data, args.out, **options)
-        if cli.is_main_process():
-            print(f"validation MSE {metrics['validation_mse']:.5f}, PSNR {metrics['validation_psnr_db']:.2f} dB; "
-                  f"outputs in {args.out}")
-        if not metrics["fit"]["complete"]:
-            print(f"error: training incomplete: {metrics['fit']['stop_reason']}", file=sys.stderr)
-            return 1
-        return 0
+        return cli.finish(f"validation MSE {metrics['validation_mse']:.5f}, PSNR {metrics['validation_psnr_db']:.2f} dB; "
+                          f"outputs in {args.out}", metrics["fit"]["complete"], metrics["fit"]["stop_reason"])
 
     cli.main(body)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -320,13 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             metrics = train(args.data, args.out, args.recipe, **overrides)
         test = metrics["test"]
-        if cli.is_main_process():
-            print(f"test: assignment Dice {test['assignment_dice']:.3f}, strict mean instrument Dice "
-                  f"{test['mean_instrument_dice']:.3f}, IoU {test['mean_instrument_iou']:.3f}; outputs in {args.out}")
-        if not metrics["fit"]["complete"]:
-            print(f"error: training incomplete: {metrics['fit']['stop_reason']}", file=sys.stderr)
-            return 1
-        return 0
+        return cli.finish(f"test: assignment Dice {test['assignment_dice']:.3f}, strict mean instrument Dice "
+                          f"{test['mean_instrument_dice']:.3f}, IoU {test['mean_instrument_iou']:.3f}; outputs in "
+                          f"{args.out}", metrics["fit"]["complete"], metrics["fit"]["stop_reason"])
 
     cli.main(body)
 

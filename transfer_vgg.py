@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import time
 from pathlib import Path
 
@@ -339,9 +338,8 @@ def main(argv: list[str] | None = None) -> None:
         m = run(args.mode, args.data, args.out, args.epochs, args.batch_size, args.lr, args.image_size, args.limit,
                 args.test_limit, args.weights, not args.no_cache, args.seed, args.device, args.precision,
                 args.workers, args.resume, not args.no_progress)
-        if cli.is_main_process():
-            print(f"{args.mode}: final test accuracy {m['final_test_accuracy']:.4f}; outputs in {args.out}")
-        return 0 if m["complete"] else 1
+        return cli.finish(f"{args.mode}: final test accuracy {m['final_test_accuracy']:.4f}; outputs in {args.out}",
+                          m["complete"], m["stop_reason"])
 
     cli.main(body)
 

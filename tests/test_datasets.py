@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import datasets
-from datasets import ColorizationDataset, DataError, EndoSegDataset, InMemoryLoader, load_mapping, select_fraction
+from datasets import ColorizationDataset, EndoSegDataset, InMemoryLoader, load_mapping, select_fraction
 from helpers import GREYS, NAMES, make_root
 
 
