@@ -34,15 +34,16 @@ def segmentation_probs(model: torch.nn.Module, images: torch.Tensor, tta: bool =
 def drop_small_classes(probs: torch.Tensor, min_region: float) -> torch.Tensor:
     """Class indices N x H x W from probabilities N x C x H x W, where an instrument class predicted on fewer
     than ``min_region`` (a fraction) of an image's pixels is dropped from that image and its pixels go to
-    their next most probable class. Scattered false detections of classes absent from a frame then stop
-    costing a whole class its Dice; background is never dropped. ``min_region=0`` is a plain argmax."""
+    their most probable remaining class (background, or a class that does cover enough of the image).
+    Scattered false detections of classes absent from a frame then stop costing a whole class its Dice;
+    background is never dropped. ``min_region=0`` is a plain argmax."""
     pred = probs.argmax(dim=1)
     if min_region <= 0:
         return pred
     n, c = probs.shape[:2]
     flat = (torch.arange(n, device=pred.device).view(n, 1) * c + pred.flatten(1)).flatten()
     area = torch.bincount(flat, minlength=n * c).view(n, c)
-    small = (area > 0) & (area < min_region * pred[0].numel())
+    small = area < min_region * pred[0].numel()  # classes with no pixels too: they must not receive any
     small[:, 0] = False
     return probs.masked_fill(small[:, :, None, None], -1.0).argmax(dim=1)
 

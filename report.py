@@ -325,13 +325,13 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
                 if source.is_file():
                     shutil.copyfile(source, plots / f"{key}_{name.replace('/', '_')}")
                     pages.image(source)
-        ablation_page(pages, results / "ablation" / "ablation.json")
+        ablation_page(pages, results / "ablation" / "ablation.json", results / "recipe-best-seeds" / "seeds.json")
         pages.close()
     return pdf_path
 
 
-def ablation_page(pages: PageWriter, path: Path) -> None:
-    """The recipe ablation (ablation.py), when results/ablation/ holds one."""
+def ablation_page(pages: PageWriter, path: Path, seeds_path: Path) -> None:
+    """The recipe ablation and its confirmation over seeds (ablation.py), when results/ holds them."""
     if not path.is_file():
         return
     ablation = json.loads(path.read_text())
@@ -349,6 +349,16 @@ def ablation_page(pages: PageWriter, path: Path) -> None:
     names = ablation["class_names"]
     pages.table([["class", "test Dice", "test IoU"]] + [[n.replace("_", " "), _f(d), _f(i)] for n, d, i in
                                                         zip(names, test["dice_per_class"], test["iou_per_class"])])
+    if seeds_path.is_file():
+        seeds = json.loads(seeds_path.read_text())
+        score = seeds["test_mean_instrument_dice"]
+        pages.text(f"--recipe best ({seeds['recipe']}, {seeds['options']}) over seeds {seeds['seeds']} on "
+                   f"{'SYNTHETIC data' if seeds['synthetic'] else seeds['data_root']}, {seeds['device']}: test strict mean "
+                   f"instrument Dice {score['mean']:.3f} (min {score['min']:.3f}, max {score['max']:.3f}; per seed "
+                   f"{', '.join(f'{v:.3f}' for v in score['per_seed'])}); training "
+                   f"{', '.join(f'{t:.0f}' for t in seeds['train_seconds_per_seed'])} s per seed.")
+        pages.table([["class"] + [f"seed {s}" for s in seeds["seeds"]]] +
+                    [[n.replace("_", " ")] + [_f(v, 2) for v in vals] for n, vals in seeds["dice_per_class"].items()])
 
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"

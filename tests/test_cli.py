@@ -48,3 +48,11 @@ def test_ablation_reuses_finished_steps(synthetic_root, tmp_path, monkeypatch):
     monkeypatch.setattr(ablation.train_segmentation, "train", no_training)
     rows = ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.01], epochs=1, batch_size=4, progress=False)
     assert rows[1]["step"] == "+ drop classes under 1.00% of a frame"
+
+
+def test_confirm_seeds_reports_the_spread(synthetic_root, tmp_path):
+    result = ablation.confirm(synthetic_root, tmp_path, [0, 1], epochs=1, batch_size=4, progress=False)
+    scores = result["test_mean_instrument_dice"]
+    assert len(scores["per_seed"]) == 2 and scores["min"] <= scores["mean"] <= scores["max"]
+    assert json.loads((tmp_path / "seed1" / "metrics.json").read_text())["options"]["recipe"] == "best"
+    assert len(result["dice_per_class"]["Background_Tissue"]) == 2
