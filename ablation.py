@@ -117,8 +117,7 @@ def load_run(run_dir: Path, device: str) -> tuple[UNet, dict, Runtime]:
 
 
 def evaluate(model: UNet, split: EndoSegDataset, used: dict, runtime: Runtime, min_region: float) -> dict:
-    return train_segmentation.evaluate_split(model, split, runtime, used["batch_size"], used["loss"], used["tta"],
-                                             min_region)
+    return train_segmentation.evaluate_as_trained(model, split, runtime, {**used, "min_region": min_region})
 
 
 def confirm(data: str | Path, out: str | Path, seeds: list[int], **options) -> dict:

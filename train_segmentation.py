@@ -38,8 +38,8 @@ SCHEDULERS = ("none", "cosine")
 # The assignment's settings; every run starts from these, then a recipe, then explicit overrides.
 DEFAULTS = dict(epochs=200, patience=20, batch_size=10, lr=1e-3, augment="none", image_size=None, limit=None,
                 init_from=None, monitor="val_loss", loss="dice", scheduler="none", tta=False, min_region=0.0,
-                label_fraction=1.0,
-                batch_norm=True, seed=0, device="auto", precision="auto", workers=0, resume=None, progress=True)
+                label_fraction=1.0, batch_norm=True, seed=0, device="auto", precision="auto", workers=0,
+                resume=None, progress=True)
 RECIPES = {
     "assignment": {},
     # Chosen step by step on the validation split of the real data (ablation.py; results/ablation/ablation.md):
@@ -89,6 +89,11 @@ def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Run
     all_reduce_sum([loss_sum, *meter.state()])
     model.train(was_training)
     return {"loss": float(loss_sum / meter.images), **meter.compute()}
+
+
+def evaluate_as_trained(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Runtime, o: dict) -> dict:
+    """``evaluate_split`` with a run's own options (batch size, loss, TTA, class-region floor)."""
+    return evaluate_split(model, dataset, runtime, o["batch_size"], o["loss"], o["tta"], o["min_region"])
 
 
 def validation_numbers(metrics: dict) -> dict:
@@ -176,8 +181,7 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         return loss_fn(model(images.contiguous(memory_format=torch.channels_last)), masks)
 
     def evaluate(model: torch.nn.Module) -> dict:
-        return validation_numbers(evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"],
-                                                 o["min_region"]))
+        return validation_numbers(evaluate_as_trained(model, splits["validation"], runtime, o))
 
     meta = {"kind": "segmentation", "arch": unwrap(model).arch, "class_names": train_ds.class_names,
             "grey_levels": train_ds.grey_levels, "image_size": tuple(train_ds.images.shape[-2:])}
@@ -193,8 +197,7 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         "fit": {"monitor": o["monitor"], "best_epoch": result.best_epoch, "best_value": result.best_value,
                 "epochs_run": len(result.history), "stop_reason": result.stop_reason, "complete": result.complete,
                 "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
-        "validation": evaluate_split(model, splits["validation"], runtime, o["batch_size"], o["loss"], o["tta"],
-                                     o["min_region"]),
+        "validation": evaluate_as_trained(model, splits["validation"], runtime, o),
     }
     if runtime.is_main:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], f"{o['loss']} loss",
@@ -210,7 +213,7 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
 def test_results(model: torch.nn.Module, test_ds: EndoSegDataset, runtime: Runtime, o: dict, out: Path,
                  data_label: str) -> dict:
     """Test-split metrics, and the prediction and confusion figures (rank 0 writes)."""
-    metrics = evaluate_split(model, test_ds, runtime, o["batch_size"], o["loss"], o["tta"], o["min_region"])
+    metrics = evaluate_as_trained(model, test_ds, runtime, o)
     if runtime.is_main:
         show = torch.linspace(0, len(test_ds) - 1, min(4, len(test_ds))).long()
         images = test_ds.images[show]
