@@ -65,7 +65,7 @@ def run(data: str | Path, out: str | Path, steps: list[tuple[str, dict]] = STEPS
         if keep:
             kept, best_score = {**kept, "min_region": threshold}, val["mean_instrument_dice"]
         rows.append(_row(f"+ drop classes under {threshold:.2%} of a frame", val, splits["test"].class_names, keep,
-                         None, 0.0, runtime.describe()))
+                         None, None, runtime.describe()))  # evaluation only: no epochs, no training time
     final = evaluate(model, splits["test"], used, runtime, kept.get("min_region", 0.0))
     rows.append({"step": f"final recipe {kept} on TEST", "test_mean_instrument_dice": round(final["mean_instrument_dice"], 4),
                  "test_assignment_dice": round(final["assignment_dice"], 4),
@@ -99,7 +99,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else round(value, 3)  # NaN is stored as null
 
 
-def _row(name: str, val: dict, class_names: list[str], kept: bool, best_epoch: int | None, seconds: float,
+def _row(name: str, val: dict, class_names: list[str], kept: bool, best_epoch: int | None, seconds: float | None,
          device: str) -> dict:
     return {"step": name, "val_mean_instrument_dice": round(val["mean_instrument_dice"], 4),
             "val_assignment_dice": round(val["assignment_dice"], 4), "kept": kept,

@@ -144,9 +144,8 @@ def answer(key: str, summary: dict) -> str:
     if key == "1d":
         return (f"On {data}, {e['train_images']} colorization training images at {e['image_size'][0]}x"
                 f"{e['image_size'][1]}, {e['epochs_run']} epochs: validation MSE {e['validation_mse']:.5f} per pixel "
-                f"and channel (PSNR {_f(e['validation_psnr_db'], 2)} dB). The network learns plausible tissue and "
-                f"instrument colours from grey levels, which needs the same features (texture, shape, metal vs "
-                f"tissue) that segmentation uses.")
+                f"and channel (PSNR {_f(e['validation_psnr_db'], 2)} dB). Colorizing asks for features that tell metal "
+                f"from tissue without labels, which is why it is tried as pre-training for segmentation in 1(e).")
     if key == "1e":
         scratch = ex.get("1c")
         text = (f"On {data}, fine-tuned from the colorization weights with 1(c)'s hyper-parameters and seed: "
@@ -178,7 +177,7 @@ def _augmentation_verdict(augmented: dict, base: dict | None) -> str:
     if abs(delta) < 0.02:
         return " The difference is within what a change of seed gives at these split sizes."
     if delta > 0:
-        return " Augmentation helped: the flipped and re-lit frames are instruments the network had not seen."
+        return " Augmentation raised the strict Dice in this run (one seed)."
     return (" Augmentation cost accuracy here: with the same epoch budget the network sees a harder, more varied "
             "training set and fits it more slowly; its gain in robustness needs a longer run to show.")
 
@@ -195,12 +194,12 @@ def results_table(summary: dict) -> list[list[str]]:
         e = summary["experiments"].get(key)
         short = title.split(" ", 1)[0]
         if e is None or e.get("status") == "not run":
-            rows.append([short, "", "", "", "", "not run (reason in its section)" if e else "not run"])
+            rows.append([short, "", "", "", "", "not run (see its section)" if e else "not run"])
         elif e["kind"] == "segmentation":
             rows.append([short, _f(e["assignment_dice"]), _f(e["mean_instrument_dice"]), _f(e["mean_instrument_iou"]),
                          "", e["status"]])
         elif e["kind"] == "colorization":
-            rows.append([short, "", "", "", "", f"val MSE {e['validation_mse']:.4f}, PSNR {_f(e['validation_psnr_db'], 1)} dB"])
+            rows.append([short, "", "", "", "", f"done; val PSNR {_f(e['validation_psnr_db'], 1)} dB"])
         else:
             rows.append([short, "", "", "", _f(e["final_test_accuracy"], 4), e["status"]])
     return rows
@@ -266,13 +265,17 @@ class PageWriter:
     def heading(self, text: str) -> None:
         self.text(text, size=14, weight="bold")
 
-    def table(self, rows: list[list[str]], size: float = 7.5) -> None:
+    def table(self, rows: list[list[object]], size: float = 7.5, widths: list[float] | None = None) -> None:
+        """A table with a header row; ``widths``: relative column widths (default equal); None cells are blank."""
         height = (len(rows) + 1) * size * 1.9 / 72
         self._need(height)
         ax = self.fig.add_axes([self.MARGIN / self.WIDTH, (self.y - height) / self.HEIGHT,
                                 1 - 2 * self.MARGIN / self.WIDTH, height / self.HEIGHT])
         ax.axis("off")
-        table = ax.table(cellText=rows[1:], colLabels=rows[0], loc="upper left", cellLoc="left")
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        if widths is not None:
+            widths = [w / sum(widths) for w in widths]
+        table = ax.table(cellText=cells[1:], colLabels=cells[0], loc="upper left", cellLoc="left", colWidths=widths)
         table.auto_set_font_size(False)
         table.set_fontsize(size)
         self.y -= height + 0.15
@@ -315,7 +318,8 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
                 pages.text(augmentation_source(), size=7, family="monospace")
             if key == "1c" and e.get("sweep_rows"):
                 cols = ["config", "best_value", "best_epoch", "val_assignment_dice", "val_mean_instrument_dice", "selected"]
-                pages.table([cols] + [[str(r.get(c, "")) for c in cols] for r in e["sweep_rows"]])
+                pages.table([cols] + [[r.get(c) for c in cols] for r in e["sweep_rows"]], size=7,
+                            widths=[2.2, 1, 1, 1.4, 1.6, 0.8])
             if e.get("kind") == "segmentation":
                 pages.table([["class", "test Dice", "test IoU"]] + [
                     [n.replace("_", " "), _f(d), _f(i)] for n, d, i in zip(e["class_names"], e["dice_per_class"],
@@ -343,7 +347,7 @@ def ablation_page(pages: PageWriter, path: Path, seeds_path: Path) -> None:
     cols = ["step", "val_mean_instrument_dice", "val_assignment_dice", "kept", "best_epoch", "train_seconds"]
     rows = [r for r in ablation["rows"] if "val_mean_instrument_dice" in r]
     pages.table([["step", "val strict Dice", "val assignment Dice", "kept", "best epoch", "train s"]] +
-                [[str(r.get(c, "")) for c in cols] for r in rows], size=7)
+                [[r.get(c) for c in cols] for r in rows], size=7, widths=[4.2, 1.2, 1.4, 0.7, 0.9, 0.9])
     test = ablation["test"]
     pages.text(f"Final recipe on the test split: {_seg_scores(test)}.")
     names = ablation["class_names"]
@@ -404,7 +408,7 @@ def title_page(pages: PageWriter, summary: dict) -> None:
                f"Report built {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC by report.py from results/summary.json.")
     pages.text("Results (test split; strict scores exclude background and skip classes absent from both test "
                "and prediction):", weight="bold")
-    pages.table(results_table(summary))
+    pages.table(results_table(summary), widths=[1, 1.3, 1.3, 1, 1.1, 2.6])
     per_class = per_class_table(summary)
     if per_class:
         pages.text("Strict per-class test Dice / IoU:", weight="bold")
