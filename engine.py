@@ -16,7 +16,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -199,7 +199,6 @@ class FitResult:
     best_value: float
     stop_reason: str
     complete: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, train_loss: Callable,
