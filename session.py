@@ -4,7 +4,6 @@ as it finishes, so an interrupted notebook keeps what it had computed."""
 from __future__ import annotations
 
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,6 @@ from engine import setup_runtime
 @dataclass
 class Session:
     data: Path
-    synthetic: bool
-    profile_name: str
     profile: dict
     device: str
     fashion_root: Path
@@ -82,7 +79,7 @@ def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_we
             synthetic_endo.generate(data, **prof["synthetic"])
     synthetic = is_synthetic(data)
     runtime = setup_runtime(device)
-    session = Session(data, synthetic, profile, prof, device, Path(fashion_root),
+    session = Session(data, prof, device, Path(fashion_root),
                       Path(vgg16_weights) if vgg16_weights else None, out_dir)
     session.summary = {
         "profile": profile, "profile_description": prof["description"], "device": runtime.describe(),
@@ -95,6 +92,5 @@ def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_we
     }
     atomic.write_json(session.summary, out_dir / "summary.json")
     banner = "SYNTHETIC data (results are not the assignment's)" if synthetic else "the assignment's data"
-    print(f"profile {profile}: {prof['description']}\ndata: {data} - {banner}\ndevice: {runtime.describe()}",
-          file=sys.stdout)
+    print(f"profile {profile}: {prof['description']}\ndata: {data} - {banner}\ndevice: {runtime.describe()}")
     return session
