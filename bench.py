@@ -38,7 +38,7 @@ import train_segmentation
 import transfer_vgg
 from augment import SegmentationAugment
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, list_samples
-from engine import Runtime, cpu_name, setup_runtime
+from engine import Runtime, adam, cpu_name, setup_runtime
 from losses import soft_dice_loss
 from unet import UNet
 
@@ -99,7 +99,7 @@ def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup
     train = EndoSegDataset(data, "train")
     torch.manual_seed(0)
     model = UNet(3, train.num_classes).to(runtime.device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = adam(model.parameters(), 1e-3)
     augment = SegmentationAugment()
     loader = InMemoryLoader(train, batch, shuffle=True, pin_memory=runtime.device.type == "cuda")
 

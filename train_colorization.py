@@ -22,7 +22,7 @@ import atomic
 import cli
 import figures
 from datasets import ColorizationDataset, InMemoryLoader, is_synthetic
-from engine import FitConfig, Runtime, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
+from engine import FitConfig, Runtime, adam, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
 from unet import UNet
 
 DEFAULTS = dict(epochs=100, patience=10, batch_size=10, lr=1e-3, image_size=None, limit=None, batch_norm=True,
@@ -70,7 +70,7 @@ def train(data: str | Path, out: str | Path, **overrides) -> dict:
     model = UNet(1, 3, o["batch_norm"]).to(runtime.device, memory_format=torch.channels_last)
     if runtime.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=o["lr"])
+    optimizer = adam(model.parameters(), o["lr"])
     loader = InMemoryLoader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], rank=runtime.rank,
                             world_size=runtime.world_size, indices=positions, pin_memory=runtime.device.type == "cuda")
 

@@ -25,7 +25,7 @@ import cli
 import figures
 from augment import SegmentationAugment
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, select_fraction
-from engine import (CheckpointError, FitConfig, Runtime, all_reduce_sum, fit, load_checkpoint, seed_everything,
+from engine import (CheckpointError, FitConfig, Runtime, adam, all_reduce_sum, fit, load_checkpoint, seed_everything,
                     setup_runtime, unwrap)
 from losses import SegmentationMeter, dice_ce_loss, soft_dice_loss
 from predict import drop_small_classes, segmentation_probs
@@ -166,7 +166,7 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
     model = model.to(runtime.device, memory_format=torch.channels_last)
     if runtime.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=o["lr"])
+    optimizer = adam(model.parameters(), o["lr"])
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o["epochs"])
                  if o["scheduler"] == "cosine" else None)
     loader = InMemoryLoader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], rank=runtime.rank,

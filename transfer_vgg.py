@@ -27,7 +27,7 @@ import atomic
 import cli
 import figures
 from datasets import DataError, InMemoryLoader
-from engine import FitConfig, Runtime, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
+from engine import FitConfig, Runtime, adam, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
 
 MODES = ("scratch", "frozen", "finetune-fc", "finetune-all")
 CLASS_NAMES = FashionMNIST.classes
@@ -281,7 +281,7 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
     trainable_params = [p for p in model.parameters() if p.requires_grad]
     if runtime.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.Adam(trainable_params, lr=lr)
+    optimizer = adam(trainable_params, lr)
     loader = InMemoryLoader(train_set, batch_size, shuffle=True, seed=seed, rank=runtime.rank,
                             world_size=runtime.world_size, pin_memory=runtime.device.type == "cuda")
 
