@@ -210,6 +210,7 @@ class FitResult:
     best_value: float
     stop_reason: str
     complete: bool = True
+    evaluation: dict | None = None  # evaluate()'s whole dict for the weights the model ends with (None: unknown)
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, train_loss: Callable,
@@ -218,8 +219,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
     """Trains ``model`` and leaves it holding the best weights by ``config.monitor`` (or the last ones).
 
     ``train_loss(model, batch)`` gets a device batch and returns the scalar loss (called under autocast);
-    ``evaluate(model)`` runs in eval mode under no_grad and autocast and returns floats, ``config.monitor``
-    among them. ``meta`` (task kind, architecture, class names, ...) is stored in every checkpoint.
+    ``evaluate(model)`` runs in eval mode under no_grad and autocast and returns a dict: its numbers
+    (``config.monitor`` among them) form the epoch's history row; other values (per-class lists, confusion
+    matrices) are kept whole in ``FitResult.evaluation`` for the epoch whose weights the model ends with, so
+    that callers need not evaluate the same weights again. ``meta`` (task kind, architecture, class names, ...) is stored in every checkpoint.
     Writes ``out/last.pt`` after every epoch, ``out/best.pt`` when the monitored value improves, and
     ``out/history.json|csv``. A non-finite loss stops training; the result is then marked incomplete and
     the files of the last good epoch stay on disk.
@@ -229,6 +232,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
     history: list[dict] = []
     best_value, best_epoch, bad_epochs, start = math.inf * sign, 0, 0, 1
     best_state = copy.deepcopy(unwrap(model).state_dict()) if config.restore_best else None
+    best_eval, last_eval = None, None
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
     if config.resume is not None:
         ckpt = load_checkpoint(config.resume, meta["kind"])
@@ -240,7 +244,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         best_value, best_epoch, bad_epochs = ckpt["early_stopping"]
         best_path = Path(config.resume).with_name("best.pt")
         if config.restore_best and best_path.is_file():
-            best_state = load_checkpoint(best_path, meta["kind"])["model"]
+            best_ckpt = load_checkpoint(best_path, meta["kind"])
+            best_state, best_eval = best_ckpt["model"], best_ckpt.get("metrics")
+        last_eval = ckpt.get("evaluation")
         set_rng_state(ckpt["rng"])
     stop_reason, complete = f"reached {config.epochs} epochs", True
     show = config.progress and runtime.is_main
@@ -272,7 +278,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         model.eval()
         sync_buffers(model)
         with torch.no_grad(), runtime.autocast():
-            metrics = evaluate(model)
+            last_eval = evaluate(model)
+        metrics = {k: v for k, v in last_eval.items() if isinstance(v, (int, float))}
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
@@ -286,9 +293,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         if sign * value < sign * best_value:
             best_value, best_epoch, bad_epochs = value, epoch, 0
             if config.restore_best:  # otherwise the best weights are never used: skip the copy and the file
-                best_state = copy.deepcopy(unwrap(model).state_dict())
+                best_state, best_eval = copy.deepcopy(unwrap(model).state_dict()), last_eval
                 if runtime.is_main:
-                    atomic.save_torch({"meta": meta, "model": best_state, "epoch": epoch, "metrics": metrics},
+                    atomic.save_torch({"meta": meta, "model": best_state, "epoch": epoch, "metrics": last_eval},
                                       out / "best.pt")
         else:
             bad_epochs += 1
@@ -296,7 +303,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
             atomic.save_torch({"meta": meta, "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict() if scheduler is not None else None,
                                "epoch": epoch, "history": history, "early_stopping": (best_value, best_epoch, bad_epochs),
-                               "rng": rng_state()}, out / "last.pt")
+                               "evaluation": last_eval, "rng": rng_state()}, out / "last.pt")
             write_history(history, out)
             epochs.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row.get('val_loss', math.nan):.4f}",
                                best=f"{best_value:.4f}@{best_epoch}")
@@ -309,7 +316,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
         write_history(history, out)
         print(f"{meta['kind']}: {stop_reason}; best {config.monitor} {best_value:.4f} at epoch {best_epoch}",
               file=sys.stderr if not complete else sys.stdout)
-    return FitResult(history, best_epoch, best_value, stop_reason, complete)
+    evaluation = best_eval if config.restore_best else last_eval if complete else None
+    return FitResult(history, best_epoch, best_value, stop_reason, complete, evaluation)
 
 
 def read_history(out: str | Path) -> list[dict]:

@@ -82,7 +82,7 @@ def train(data: str | Path, out: str | Path, **overrides) -> dict:
                        resume=cli.resume_path(o["resume"], out), progress=o["progress"])
     result = fit(model, optimizer, loader, train_loss,
                  lambda m: evaluate_colorization(m, val_ds, runtime, o["batch_size"]), config, runtime, meta)
-    validation = evaluate_colorization(model, val_ds, runtime, o["batch_size"])
+    validation = result.evaluation or evaluate_colorization(model, val_ds, runtime, o["batch_size"])
     label = "synthetic data" if is_synthetic(data) else f"data: {Path(data).name}"
     metrics = {
         "experiment": "colorization", "data_root": str(Path(data).resolve()), "synthetic": is_synthetic(data),

@@ -181,7 +181,8 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         return loss_fn(model(images.contiguous(memory_format=torch.channels_last)), masks)
 
     def evaluate(model: torch.nn.Module) -> dict:
-        return validation_numbers(evaluate_as_trained(model, splits["validation"], runtime, o))
+        full = evaluate_as_trained(model, splits["validation"], runtime, o)
+        return {**validation_numbers(full), "validation": full}
 
     meta = {"kind": "segmentation", "arch": unwrap(model).arch, "class_names": train_ds.class_names,
             "grey_levels": train_ds.grey_levels, "image_size": tuple(train_ds.images.shape[-2:])}
@@ -197,7 +198,8 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         "fit": {"monitor": o["monitor"], "best_epoch": result.best_epoch, "best_value": result.best_value,
                 "epochs_run": len(result.history), "stop_reason": result.stop_reason, "complete": result.complete,
                 "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
-        "validation": evaluate_as_trained(model, splits["validation"], runtime, o),
+        "validation": (result.evaluation or {}).get("validation")  # None: resumed from an older checkpoint
+                      or evaluate_as_trained(model, splits["validation"], runtime, o),
     }
     if runtime.is_main:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], f"{o['loss']} loss",

@@ -30,6 +30,7 @@ from datasets import DataError, InMemoryLoader
 from engine import FitConfig, Runtime, adam, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
 
 MODES = ("scratch", "frozen", "finetune-fc", "finetune-all")
+SCHEDULERS = ("none", "cosine")
 CLASS_NAMES = FashionMNIST.classes
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
@@ -244,9 +245,12 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
         lr: float | None = None, image_size: int | None = None, limit: int | None = None,
         test_limit: int | None = None, weights: Path | None = None, cache: bool = True, seed: int = 0,
         device: str = "auto", precision: str = "auto", workers: int = 0, resume: str | None = None,
-        progress: bool = True) -> dict:
+        progress: bool = True, scheduler: str = "none") -> dict:
     """Trains VGG16 on Fashion-MNIST in ``mode``; returns the metrics.json content (None values take
-    MODE_DEFAULTS[mode]). ``limit``/``test_limit`` take the first N training/test images."""
+    MODE_DEFAULTS[mode]). ``limit``/``test_limit`` take the first N training/test images; ``scheduler``
+    "cosine" anneals the learning rate to 0 over ``epochs`` (stepped once per epoch)."""
+    if scheduler not in SCHEDULERS:
+        raise cli.UsageError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
     if mode not in MODES:
         raise cli.UsageError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     d = MODE_DEFAULTS[mode]
@@ -282,6 +286,7 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
     if runtime.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = adam(trainable_params, lr)
+    lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if scheduler == "cosine" else None
     loader = InMemoryLoader(train_set, batch_size, shuffle=True, seed=seed, rank=runtime.rank,
                             world_size=runtime.world_size, pin_memory=runtime.device.type == "cuda")
 
@@ -292,18 +297,17 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
         return F.cross_entropy(model(x).float(), batch[1])
 
     def evaluate(model: nn.Module) -> dict:
-        result = evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))
-        return {"test_loss": result["test_loss"], "test_accuracy": result["test_accuracy"]}
+        return evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))
 
     meta = {"kind": f"vgg16-{mode}", "image_size": size, "cached_features": cached}
     config = FitConfig(out=out, epochs=epochs, patience=None, monitor="test_accuracy", maximize=True,
                        resume=cli.resume_path(resume, out), progress=progress, restore_best=False)
-    result = fit(model, optimizer, loader, train_loss, evaluate, config, runtime, meta)
-    final = evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))
+    result = fit(model, optimizer, loader, train_loss, evaluate, config, runtime, meta, lr_schedule)
+    final = result.evaluation or evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))
     metrics = {
         "experiment": f"vgg16-{mode}", "mode": mode, "data_root": str(Path(data).resolve()),
         "device": runtime.describe(), "image_size": size, "train_images": len(train_y), "test_images": len(test_y),
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "cached_features": cached,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "scheduler": scheduler, "seed": seed, "cached_features": cached,
         "trainable_parameters": sum(p.numel() for p in trainable_params), **weights_info,
         "final_test_accuracy": final["test_accuracy"],
         "best_epoch_test_accuracy": max(r["test_accuracy"] for r in result.history) if result.history else None,
@@ -332,12 +336,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-limit", type=cli.positive_int, help="evaluate on the first N test images only")
     parser.add_argument("--weights", type=Path, help="local ImageNet VGG16 state dict (vgg16-397923af.pth)")
     parser.add_argument("--no-cache", action="store_true", help="run frozen layers on every batch (no feature cache)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="none", help="learning-rate schedule (default none)")
     args = parser.parse_args(argv)
 
     def body() -> int:
         m = run(args.mode, args.data, args.out, args.epochs, args.batch_size, args.lr, args.image_size, args.limit,
                 args.test_limit, args.weights, not args.no_cache, args.seed, args.device, args.precision,
-                args.workers, args.resume, not args.no_progress)
+                args.workers, args.resume, not args.no_progress, args.scheduler)
         return cli.finish(f"{args.mode}: final test accuracy {m['final_test_accuracy']:.4f}; outputs in {args.out}",
                           m["complete"], m["stop_reason"])
 

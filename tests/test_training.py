@@ -16,7 +16,8 @@ from PIL import Image
 import train_colorization
 import train_segmentation
 from conftest import ROOT
-from engine import CheckpointError
+from datasets import EndoSegDataset
+from engine import CheckpointError, setup_runtime
 from predict import predict, predict_files
 from train_segmentation import load_pretrained
 from unet import UNet
@@ -44,6 +45,21 @@ def test_segmentation_run_lowers_training_loss_and_writes_every_file(seg_run):
     assert len(test["dice_per_class"]) == 8 and metrics["synthetic"] is True
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["fit"]["best_epoch"] == min(history, key=lambda r: r["val_loss"])["epoch"]
+
+
+def test_kept_validation_scores_are_those_of_the_restored_weights(seg_run, synthetic_root):
+    out, metrics = seg_run
+    ckpt = torch.load(out / "best.pt", weights_only=False)
+    options = train_segmentation.resolve_options("assignment", batch_size=4)
+    model = UNet(3, 8, options["batch_norm"])
+    model.load_state_dict(ckpt["model"])
+    validation = EndoSegDataset(synthetic_root, "validation", options["image_size"])
+    fresh = train_segmentation.evaluate_as_trained(model.eval(), validation, setup_runtime("cpu"), options)
+    kept = metrics["validation"]
+    assert kept["confusion"] == fresh["confusion"]
+    assert kept["loss"] == pytest.approx(fresh["loss"], abs=1e-6)
+    best_row = json.loads((out / "history.json").read_text())[metrics["fit"]["best_epoch"] - 1]
+    assert best_row["val_loss"] == kept["loss"] and "validation" not in best_row
 
 
 def test_predict_writes_grey_level_masks_and_overlays(seg_run, synthetic_root, tmp_path):
