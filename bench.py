@@ -10,7 +10,8 @@ seg_flops_per_image (FlopCounterMode, one training step of one 256x320 image), m
 here in the precision we train in), seg_roofline_fraction (achieved training FLOP/s over that peak),
 seg_infer_images_per_s, vgg_frozen_cache_speedup (2(b) for 10 epochs with the feature cache versus without),
 dataset_cached_reload_speedup (first construction of the dataset versus reload from its cache),
-peak memory, and the strict mean instrument Dice of the quick 1(a) experiment in fp32 and bf16.
+peak memory, and the strict mean instrument Dice of the quick 1(a) experiment in fp32 and bf16. With
+--compile, also seg_compiled_train_images_per_s and seg_compile_speedup (torch.compile against eager).
 """
 from __future__ import annotations
 
@@ -95,15 +96,17 @@ def endless(loader_factory):
         yield from loader_factory()
 
 
-def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup: int, steps: int) -> dict:
-    train = EndoSegDataset(data, "train")
+def our_training_step(num_classes: int, runtime: Runtime, compiled: bool):
+    """One training step the way train_segmentation runs it (augmentation on tensors, channels_last,
+    autocast, fused Adam); ``compiled`` wraps the U-Net in torch.compile (nn.Module.compile)."""
     torch.manual_seed(0)
-    model = UNet(3, train.num_classes).to(runtime.device, memory_format=torch.channels_last)
+    model = UNet(3, num_classes).to(runtime.device, memory_format=torch.channels_last)
+    if compiled:
+        model.compile()
     optimizer = adam(model.parameters(), 1e-3)
     augment = SegmentationAugment()
-    loader = InMemoryLoader(train, batch, shuffle=True, pin_memory=runtime.device.type == "cuda")
 
-    def ours(b):
+    def step(b):
         images, masks = runtime.to_device(b)
         images, masks = augment(images.float() / 255, masks.long())
         with runtime.autocast():
@@ -112,7 +115,22 @@ def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup
         loss.backward()
         optimizer.step()
 
-    ours_s = time_steps(ours, endless(lambda: loader), warmup, steps)
+    return step
+
+
+def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup: int, steps: int,
+                                compiled: bool) -> dict:
+    train = EndoSegDataset(data, "train")
+    loader = InMemoryLoader(train, batch, shuffle=True, pin_memory=runtime.device.type == "cuda")
+    ours_s = time_steps(our_training_step(train.num_classes, runtime, False), endless(lambda: loader), warmup, steps)
+    result = {}
+    if compiled:
+        t0 = time.perf_counter()
+        step = our_training_step(train.num_classes, runtime, True)
+        step(next(iter(loader)))  # compiles
+        result["seg_compile_seconds"] = time.perf_counter() - t0
+        compiled_s = time_steps(step, endless(lambda: loader), warmup, steps)
+        result.update(seg_compiled_train_images_per_s=batch / compiled_s, seg_compile_speedup=ours_s / compiled_s)
 
     torch.manual_seed(0)
     base_model = UNet(3, train.num_classes).to(runtime.device)
@@ -132,7 +150,7 @@ def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup
     flops = count_training_flops(UNet(3, train.num_classes).to(runtime.device), image, train.masks[:1].long().to(runtime.device))
     return {"seg_train_images_per_s": batch / ours_s, "seg_baseline_train_images_per_s": batch / base_s,
             "seg_speedup_vs_baseline": base_s / ours_s, "seg_flops_per_image": flops,
-            "seg_frame_size": list(train.images.shape[-2:]), "seg_batch_size": batch}
+            "seg_frame_size": list(train.images.shape[-2:]), "seg_batch_size": batch, **result}
 
 
 def count_training_flops(model: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor) -> float:
@@ -222,7 +240,8 @@ def precision_check(device: str, workdir: Path) -> dict:
             "quick_1a_train_seconds_fp32": scores["fp32"][1], "quick_1a_train_seconds_bf16": scores["bf16"][1]}
 
 
-def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_run: bool) -> dict:
+def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_run: bool,
+        compiled: bool = False) -> dict:
     t_start = time.perf_counter()
     runtime = setup_runtime(device)
     workdir = Path(tempfile.mkdtemp(prefix="hw6-bench-"))
@@ -236,7 +255,7 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
                   "python": platform.python_version(), "precision": runtime.precision,
                   "seg_data": f"{data} ({'synthetic' if is_synthetic(data) else 'real'})",
                   "command": "python " + " ".join(sys.argv)}
-        result.update(bench_segmentation_training(data, runtime, 10, warmup, steps))
+        result.update(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled))
         result["matmul_peak_flops"] = matmul_peak(runtime)
         result["seg_achieved_flops"] = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
         result["seg_roofline_fraction"] = result["seg_achieved_flops"] / result["matmul_peak_flops"]
@@ -265,6 +284,9 @@ ROWS = [
     ("matmul_peak_flops", "matmul peak in the training precision (FLOP/s)", "{:.3g}"),
     ("seg_achieved_flops", "achieved training FLOP/s", "{:.3g}"),
     ("seg_roofline_fraction", "roofline fraction (target >= 0.6)", "{:.3f}"),
+    ("seg_compiled_train_images_per_s", "segmentation training, torch.compile (images/s)", "{:.2f}"),
+    ("seg_compile_speedup", "torch.compile speed-up over eager (not used where below 1)", "{:.2f}x"),
+    ("seg_compile_seconds", "torch.compile: first step, compilation included (s)", "{:.0f}"),
     ("seg_infer_images_per_s", "prediction (images/s, 256x320)", "{:.2f}"),
     ("vgg_frozen_cached_s", "2(b) 10 epochs with the feature cache (s)", "{:.1f}"),
     ("vgg_frozen_uncached_s", "2(b) 10 epochs with --no-cache (s)", "{:.1f}"),
@@ -325,6 +347,8 @@ def main() -> None:
                                                   "if present, else a small synthetic set)")
     parser.add_argument("--fashion", type=Path, help="Fashion-MNIST root (default: ../shared/data if present)")
     parser.add_argument("--no-precision-check", action="store_true", help="skip the fp32-vs-bf16 Dice runs")
+    parser.add_argument("--compile", action="store_true", help="also time training under torch.compile "
+                                                               "(compilation takes about a minute on a 2-core CPU)")
     parser.add_argument("--render", type=Path, nargs="+", help="JSON files to turn into BENCHMARKS.md")
     parser.add_argument("--out", type=Path, help="with --render: the Markdown file")
     args = parser.parse_args()
@@ -334,7 +358,7 @@ def main() -> None:
         return
     data = args.data or (REAL_ENDO if (REAL_ENDO / "segmentation").is_dir() else None)
     fashion = args.fashion or (REAL_FASHION if (REAL_FASHION / "FashionMNIST" / "raw").is_dir() else None)
-    result = run(args.quick, args.device, data, fashion, not args.no_precision_check)
+    result = run(args.quick, args.device, data, fashion, not args.no_precision_check, args.compile)
     print(json.dumps(result, indent=2))
     if args.json:
         atomic.write_json(result, args.json)
