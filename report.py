@@ -161,9 +161,15 @@ def answer(key: str, summary: dict) -> str:
                 f"{frac:g} of the labels: scratch {_f(_mean(rows, 'scratch', frac))}, pre-trained "
                 f"{_f(_mean(rows, 'pretrained', frac))}" for frac in sorted({r['fraction'] for r in rows})) + "."
         return text
+    return vgg_text(e)
+
+
+def vgg_text(e: dict) -> str:
+    """One VGG16 run (transfer_vgg's metrics) in a sentence or three."""
     weights = e.get("weights", "")
+    schedule = ", cosine schedule" if e.get("scheduler") == "cosine" else ""
     return (f"Fashion-MNIST, {e['train_images']} training and {e['test_images']} test images at {e['image_size']}x"
-            f"{e['image_size']}, {e['epochs']} epochs, batch {e['batch_size']}, Adam lr {e['lr']:g}, "
+            f"{e['image_size']}, {e['epochs']} epochs, batch {e['batch_size']}, Adam lr {e['lr']:g}{schedule}, "
             f"{e['trainable_parameters']:,} trainable parameters, weights: {weights}"
             f"{'' if e.get('imagenet_official', True) else ' (NOT the official ImageNet file)'}. Final test accuracy "
             f"{_f(e['final_test_accuracy'], 4)} (highest over epochs {_f(e['best_epoch_test_accuracy'], 4)}, "
@@ -329,13 +335,18 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
                 if source.is_file():
                     shutil.copyfile(source, plots / f"{key}_{name.replace('/', '_')}")
                     pages.image(source)
-        ablation_page(pages, results / "ablation" / "ablation.json", results / "recipe-best-seeds" / "seeds.json")
+            full_run = results / f"{key}-full" / "metrics.json"  # a longer CLI run of the same experiment, if made
+            if full_run.is_file():
+                full = json.loads(full_run.read_text())
+                pages.text(f"Full-data run (transfer_vgg.py, outside the notebook): {vgg_text(full)}")
+                pages.image(full_run.with_name("curves.png"), max_height=3.6)
+        ablation_page(pages, results / "ablation" / "ablation.json", sorted(results.glob("recipe-best-seeds*/seeds.json")))
         pages.close()
     return pdf_path
 
 
-def ablation_page(pages: PageWriter, path: Path, seeds_path: Path) -> None:
-    """The recipe ablation and its confirmation over seeds (ablation.py), when results/ holds them."""
+def ablation_page(pages: PageWriter, path: Path, seeds_paths: list[Path]) -> None:
+    """The recipe ablation and its confirmations over seeds (ablation.py), when results/ holds them."""
     if not path.is_file():
         return
     ablation = json.loads(path.read_text())
@@ -353,7 +364,7 @@ def ablation_page(pages: PageWriter, path: Path, seeds_path: Path) -> None:
     names = ablation["class_names"]
     pages.table([["class", "test Dice", "test IoU"]] + [[n.replace("_", " "), _f(d), _f(i)] for n, d, i in
                                                         zip(names, test["dice_per_class"], test["iou_per_class"])])
-    if seeds_path.is_file():
+    for seeds_path in seeds_paths:
         seeds = json.loads(seeds_path.read_text())
         score = seeds["test_mean_instrument_dice"]
         pages.text(f"--recipe best ({seeds['recipe']}, {seeds['options']}) over seeds {seeds['seeds']} on "

@@ -9,6 +9,8 @@ import pytest
 import torch
 from torchvision.models import vgg16
 
+import cli
+import report
 import transfer_vgg
 from engine import setup_runtime
 from transfer_vgg import FeatureCache, FrozenThenTrainable, load_vgg16, split_vgg
@@ -100,6 +102,18 @@ def test_cached_and_uncached_runs_reach_the_same_accuracy(tiny, weights, tmp_pat
     ha = json.loads((tmp_path / "cache" / "history.json").read_text())
     hb = json.loads((tmp_path / "nocache" / "history.json").read_text())
     assert ha[0]["train_loss"] == pytest.approx(hb[0]["train_loss"], abs=1e-4)
+
+
+def test_cosine_schedule_and_final_scores_of_the_last_epoch(tiny, weights, tmp_path):
+    m = transfer_vgg.run("frozen", tiny, tmp_path, epochs=2, batch_size=32, limit=96, test_limit=64, lr=1e-3,
+                         weights=weights, image_size=32, precision="fp32", progress=False, scheduler="cosine")
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [r["lr"] for r in history] == pytest.approx([1e-3, 5e-4])  # cos annealing over 2 epochs
+    assert m["final_test_accuracy"] == history[-1]["test_accuracy"]
+    assert sum(map(sum, m["confusion"])) == 64
+    assert "cosine schedule" in report.vgg_text(m)
+    with pytest.raises(cli.UsageError, match="scheduler"):
+        transfer_vgg.run("frozen", tiny, tmp_path, scheduler="step")
 
 
 def test_weights_file_hash_is_reported(weights, capsys):
