@@ -24,3 +24,5 @@ report: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench.py --quick --json docs/bench-cpu.json
+	$(PY) bench.py --render docs/bench-*.json --out docs/BENCHMARKS.md \
+	  --runs $(wildcard results/*-full/metrics.json results/recipe-best-seeds*/seeds.json)

@@ -130,6 +130,7 @@ def confirm(data: str | Path, out: str | Path, seeds: list[int], **options) -> d
     scores = [m["test"]["mean_instrument_dice"] for m in runs]
     names = runs[0]["class_names"]
     per_class = [[m["test"]["dice_per_class"][k] for m in runs] for k in range(len(names))]
+    options = {**options, "image_size": runs[0]["image_size"], "epochs": runs[0]["options"]["epochs"]}  # as run
     result = {"recipe": train_segmentation.RECIPES["best"], "options": options, "seeds": seeds, "device": runs[0]["device"],
               "data_root": runs[0]["data_root"], "synthetic": runs[0]["synthetic"],
               "test_mean_instrument_dice": {"mean": sum(scores) / len(scores), "min": min(scores), "max": max(scores),

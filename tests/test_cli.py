@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import ablation
+import bench
 from conftest import ROOT
 
 SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "predict.py",
@@ -56,3 +57,5 @@ def test_confirm_seeds_reports_the_spread(synthetic_root, tmp_path):
     assert len(scores["per_seed"]) == 2 and scores["min"] <= scores["mean"] <= scores["max"]
     assert json.loads((tmp_path / "seed1" / "metrics.json").read_text())["options"]["recipe"] == "best"
     assert len(result["dice_per_class"]["Background_Tissue"]) == 2
+    row = bench.long_run_row(tmp_path / "seeds.json")  # the BENCHMARKS.md long-runs row, read from the file
+    assert f"{scores['mean']:.3f}" in row[2] and "--confirm-seeds 0 1" in row[-1]

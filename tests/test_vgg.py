@@ -9,6 +9,7 @@ import pytest
 import torch
 from torchvision.models import vgg16
 
+import bench
 import cli
 import report
 import transfer_vgg
@@ -112,6 +113,8 @@ def test_cosine_schedule_and_final_scores_of_the_last_epoch(tiny, weights, tmp_p
     assert m["final_test_accuracy"] == history[-1]["test_accuracy"]
     assert sum(map(sum, m["confusion"])) == 64
     assert "cosine schedule" in report.vgg_text(m)
+    row = bench.long_run_row(tmp_path / "metrics.json")
+    assert f"{m['final_test_accuracy']:.4f}" in row[2] and "--scheduler cosine" in row[-1]
     with pytest.raises(cli.UsageError, match="scheduler"):
         transfer_vgg.run("frozen", tiny, tmp_path, scheduler="step")
 
