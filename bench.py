@@ -337,7 +337,7 @@ def long_run_row(path: Path) -> list[str]:
     return [f"VGG16 `{m['mode']}`, {m['train_images']:,} train / {m['test_images']:,} test images at "
             f"{m['image_size']}x{m['image_size']}, {m['epochs']} epochs", m["data_root"],
             f"final test accuracy {m['final_test_accuracy']:.4f}" + ("" if m["complete"] else " (INCOMPLETE)"),
-            f"{m['train_seconds'] / 60:.0f} min training, {m['wall_seconds'] / 60:.0f} min wall", m["device"],
+            f"{m['train_seconds'] / 60:.0f} min training (sum of epoch times)", m["device"],
             f"`python transfer_vgg.py --mode {m['mode']} --data DATA --out {path.parent} --epochs {m['epochs']} "
             f"--batch-size {m['batch_size']} --lr {m['lr']:g}{schedule}`"]
 

@@ -60,7 +60,8 @@ class Runtime:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
 
     def describe(self) -> str:
-        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name()
+        name = (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+                else f"{cpu_name()}, {torch.get_num_threads()} threads")  # threads: OMP_NUM_THREADS or --workers
         ranks = f", {self.world_size} processes" if self.world_size > 1 else ""
         return f"{self.device.type} ({name}), {self.precision}{ranks}"
 
