@@ -223,7 +223,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
     ``evaluate(model)`` runs in eval mode under no_grad and autocast and returns a dict: its numbers
     (``config.monitor`` among them) form the epoch's history row; other values (per-class lists, confusion
     matrices) are kept whole in ``FitResult.evaluation`` for the epoch whose weights the model ends with, so
-    that callers need not evaluate the same weights again. ``meta`` (task kind, architecture, class names, ...) is stored in every checkpoint.
+    that callers need not evaluate the same weights again. ``meta`` (task kind, architecture, class names,
+    ...) is stored in every checkpoint.
     Writes ``out/last.pt`` after every epoch, ``out/best.pt`` when the monitored value improves, and
     ``out/history.json|csv``. A non-finite loss stops training; the result is then marked incomplete and
     the files of the last good epoch stay on disk.

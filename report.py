@@ -335,12 +335,13 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
                 if source.is_file():
                     shutil.copyfile(source, plots / f"{key}_{name.replace('/', '_')}")
                     pages.image(source)
-            full_run = results / f"{key}-full" / "metrics.json"  # a longer CLI run of the same experiment, if made
-            if full_run.is_file():
+            vgg_full_runs = sorted(results.glob(f"{key}-full*/metrics.json")) if key.startswith("2") else []
+            for full_run in vgg_full_runs:  # longer transfer_vgg.py runs of the experiment, outside the notebook
                 full = json.loads(full_run.read_text())
                 pages.text(f"Full-data run (transfer_vgg.py, outside the notebook): {vgg_text(full)}")
                 pages.image(full_run.with_name("curves.png"), max_height=3.6)
-        ablation_page(pages, results / "ablation" / "ablation.json", sorted(results.glob("recipe-best-seeds*/seeds.json")))
+        ablation_page(pages, results / "ablation" / "ablation.json",
+                      sorted(results.glob("recipe-best-seeds*/seeds.json")))
         pages.close()
     return pdf_path
 
