@@ -23,6 +23,6 @@ report: $(STAMP)
 	$(PY) report.py
 
 bench: $(STAMP)
-	$(PY) bench.py --quick --json docs/bench-cpu.json
+	$(PY) bench.py --quick --compile --precision-seeds 0 1 2 --json docs/bench-cpu.json
 	$(PY) bench.py --render docs/bench-*.json --out docs/BENCHMARKS.md \
-	  --runs $(wildcard results/*-full/metrics.json results/recipe-best-seeds*/seeds.json)
+	  --runs $(wildcard results/*-full*/metrics.json results/recipe-best-seeds*/seeds.json)
