@@ -137,6 +137,18 @@ def adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
+SCHEDULERS = ("none", "cosine")
+
+
+def lr_scheduler(optimizer: torch.optim.Optimizer, name: str,
+                 epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule ``fit`` steps once per epoch: "cosine" anneals to 0 over ``epochs``,
+    "none" keeps the rate constant (no scheduler)."""
+    if name not in SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}")
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if name == "cosine" else None
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

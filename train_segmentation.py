@@ -25,15 +25,14 @@ import cli
 import figures
 from augment import SegmentationAugment
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, select_fraction
-from engine import (CheckpointError, FitConfig, Runtime, adam, all_reduce_sum, fit, load_checkpoint, seed_everything,
-                    setup_runtime, unwrap)
+from engine import (SCHEDULERS, CheckpointError, FitConfig, Runtime, adam, all_reduce_sum, fit, load_checkpoint,
+                    lr_scheduler, seed_everything, setup_runtime, unwrap)
 from losses import SegmentationMeter, dice_ce_loss, soft_dice_loss
 from predict import drop_small_classes, segmentation_probs
 from unet import UNet
 
 LOSSES = {"dice": soft_dice_loss, "dice_ce": dice_ce_loss}
 AUGMENTATIONS = ("none", "flips", "strong")  # flips: 1(b)'s flips + colour jitter; strong: + affine
-SCHEDULERS = ("none", "cosine")
 
 # The assignment's settings; every run starts from these, then a recipe, then explicit overrides.
 DEFAULTS = dict(epochs=200, patience=20, batch_size=10, lr=1e-3, augment="none", image_size=None, limit=None,
@@ -167,8 +166,7 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
     if runtime.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = adam(model.parameters(), o["lr"])
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o["epochs"])
-                 if o["scheduler"] == "cosine" else None)
+    scheduler = lr_scheduler(optimizer, o["scheduler"], o["epochs"])
     loader = InMemoryLoader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], rank=runtime.rank,
                             world_size=runtime.world_size, indices=positions, pin_memory=runtime.device.type == "cuda")
     augment = SegmentationAugment(strong=o["augment"] == "strong") if o["augment"] != "none" else None

@@ -27,10 +27,10 @@ import atomic
 import cli
 import figures
 from datasets import DataError, InMemoryLoader
-from engine import FitConfig, Runtime, adam, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
+from engine import (SCHEDULERS, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, seed_everything,
+                    setup_runtime, unwrap)
 
 MODES = ("scratch", "frozen", "finetune-fc", "finetune-all")
-SCHEDULERS = ("none", "cosine")
 CLASS_NAMES = FashionMNIST.classes
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
@@ -286,7 +286,7 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
     if runtime.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = adam(trainable_params, lr)
-    lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if scheduler == "cosine" else None
+    lr_schedule = lr_scheduler(optimizer, scheduler, epochs)
     loader = InMemoryLoader(train_set, batch_size, shuffle=True, seed=seed, rank=runtime.rank,
                             world_size=runtime.world_size, pin_memory=runtime.device.type == "cuda")
 
