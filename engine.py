@@ -319,8 +319,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
                                "epoch": epoch, "history": history, "early_stopping": (best_value, best_epoch, bad_epochs),
                                "evaluation": last_eval, "rng": rng_state()}, out / "last.pt")
             write_history(history, out)
-            epochs.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row.get('val_loss', math.nan):.4f}",
-                               best=f"{best_value:.4f}@{best_epoch}")
+            epochs.set_postfix({"train": f"{row['train_loss']:.4f}", config.monitor: f"{value:.4f}",
+                                "best": f"{best_value:.4f}@{best_epoch}"})
         if config.patience is not None and bad_epochs >= config.patience:
             stop_reason = f"early stop: no better {config.monitor} for {config.patience} epochs"
             break

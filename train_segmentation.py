@@ -196,7 +196,8 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
         "fit": {"monitor": o["monitor"], "best_epoch": result.best_epoch, "best_value": result.best_value,
                 "epochs_run": len(result.history), "stop_reason": result.stop_reason, "complete": result.complete,
                 "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
-        "validation": (result.evaluation or {}).get("validation")  # None: resumed from an older checkpoint
+        # Nothing kept when no epoch finished (non-finite first epoch) or when resuming a checkpoint without scores.
+        "validation": (result.evaluation or {}).get("validation")
                       or evaluate_as_trained(model, splits["validation"], runtime, o),
     }
     if runtime.is_main:
