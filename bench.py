@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ import profiles
 import synthetic_endo
 import train_segmentation
 import transfer_vgg
-from augment import SegmentationAugment
+from augment import augment_batch
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, list_samples
 from engine import Runtime, adam, cpu_name, setup_runtime
 from losses import soft_dice_loss
@@ -104,11 +105,10 @@ def our_training_step(num_classes: int, runtime: Runtime, compiled: bool):
     if compiled:
         model.compile()
     optimizer = adam(model.parameters(), 1e-3)
-    augment = SegmentationAugment()
 
     def step(b):
         images, masks = runtime.to_device(b)
-        images, masks = augment(images.float() / 255, masks.long())
+        images, masks = augment_batch(images.float() / 255, masks.long())
         with runtime.autocast():
             loss = soft_dice_loss(model(images.contiguous(memory_format=torch.channels_last)), masks)
         optimizer.zero_grad(set_to_none=True)
@@ -161,8 +161,10 @@ def count_training_flops(model: torch.nn.Module, image: torch.Tensor, mask: torc
     return float(counter.get_total_flops())
 
 
-def matmul_peak(runtime: Runtime, n: int = 2048, repeats: int = 20) -> float:
-    """FLOP/s of large square matrix products in the training precision: the roofline's compute ceiling."""
+def matmul_peak(runtime: Runtime, repeats: int = 20) -> float:
+    """FLOP/s of large square matrix products in the training precision: the roofline's compute ceiling.
+    A GPU needs 8192-square products to reach its peak (2048 ones finish in microseconds, launch-bound)."""
+    n = 8192 if runtime.device.type == "cuda" else 2048
     dtype = runtime.amp_dtype or torch.float32
     a = torch.randn(n, n, device=runtime.device, dtype=dtype)
     b = torch.randn(n, n, device=runtime.device, dtype=dtype)
@@ -249,7 +251,9 @@ def precision_check(device: str, workdir: Path, seeds: list[int]) -> dict:
 
 
 def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_seeds: list[int],
-        compiled: bool = False) -> dict:
+        compiled: bool = False, save: Callable[[dict], None] = lambda result: None) -> dict:
+    """Every figure, in one process. ``save`` gets the figures so far after each part (``complete`` False
+    until the last), so a run stopped early keeps what it measured."""
     t_start = time.perf_counter()
     runtime = setup_runtime(device)
     workdir = Path(tempfile.mkdtemp(prefix="hw6-bench-"))
@@ -262,22 +266,28 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
                   "device": runtime.describe(), "cores": os.cpu_count(), "torch": torch.__version__,
                   "python": platform.python_version(), "precision": runtime.precision,
                   "seg_data": f"{data} ({'synthetic' if is_synthetic(data) else 'real'})",
-                  "command": "python " + " ".join(sys.argv)}
-        result.update(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled))
-        result["matmul_peak_flops"] = matmul_peak(runtime)
-        result["seg_achieved_flops"] = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
-        result["seg_roofline_fraction"] = result["seg_achieved_flops"] / result["matmul_peak_flops"]
-        result["seg_infer_images_per_s"] = bench_inference(data, runtime, 10, warmup, steps * 2)
-        result.update(bench_dataset_reload(data))
+                  "command": "python " + " ".join(sys.argv), "complete": False}
+
+        def measured(figures: dict) -> None:
+            result.update(figures)
+            result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if torch.cuda.is_available():
+                result["cuda_max_memory_allocated_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+            result["bench_wall_s"] = time.perf_counter() - t_start
+            save(result)
+
+        measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled))
+        peak = matmul_peak(runtime)
+        achieved = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
+        measured({"matmul_peak_flops": peak, "seg_achieved_flops": achieved, "seg_roofline_fraction": achieved / peak})
+        measured({"seg_infer_images_per_s": bench_inference(data, runtime, 10, warmup, steps * 2)})
+        measured(bench_dataset_reload(data))
         if fashion is not None:
             limit, test_limit = (2000, 500) if quick else (10000, 2000)
-            result.update(bench_vgg_cache(fashion, device, limit, test_limit, 32))
+            measured(bench_vgg_cache(fashion, device, limit, test_limit, 32))
         if precision_seeds:
-            result.update(precision_check(device, workdir, precision_seeds))
-        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        if torch.cuda.is_available():
-            result["cuda_max_memory_allocated_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
-        result["bench_wall_s"] = time.perf_counter() - t_start
+            measured(precision_check(device, workdir, precision_seeds))
+        measured({"complete": True})
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -373,7 +383,8 @@ def render(results: list[dict], runs: list[Path] = ()) -> str:
              "Generated by `python bench.py --render ...` from the JSON that `bench.py --json` wrote; do not edit by hand.",
              "Every ratio is measured in one process, on the same data and model, side by side.", ""]
     for r in results:
-        lines += [f"## {r['machine']}", "",
+        partial = "" if r.get("complete", True) else " (PARTIAL: the run stopped before its last part)"
+        lines += [f"## {r['machine']}{partial}", "",
                   f"Device {r['device']}; {r['cores']} cores; torch {r['torch']}; Python {r['python']}; "
                   f"segmentation data: {r['seg_data']}.", "", f"Command: `{r['command']}`", "",
                   "| figure | value |", "|---|---|"]
@@ -410,10 +421,9 @@ def main() -> None:
         return
     data = args.data or (REAL_ENDO if (REAL_ENDO / "segmentation").is_dir() else None)
     fashion = args.fashion or (REAL_FASHION if (REAL_FASHION / "FashionMNIST" / "raw").is_dir() else None)
-    result = run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile)
+    save = (lambda result: atomic.write_json(result, args.json)) if args.json else (lambda result: None)
+    result = run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile, save)
     print(json.dumps(result, indent=2))
-    if args.json:
-        atomic.write_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def dice_implementation() -> str:
 
 def augmentation_source() -> str:
     """The lines that define 1(b)'s augmentation, read from the module."""
-    return inspect.getsource(augment.build_augmentation)
+    return f"JITTER = {augment.JITTER}\n\n" + inspect.getsource(augment.augment_batch)
 
 
 def answer(key: str, summary: dict) -> str:
@@ -320,7 +320,7 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
                 pages.text("How the Dice score is implemented (losses.soft_dice_loss, its docstring):", weight="bold")
                 pages.text(dice_implementation(), size=8)
             if key == "1b":
-                pages.text("The augmentation code (augment.build_augmentation, read from the module):", weight="bold")
+                pages.text("The augmentation code (augment.augment_batch, read from the module):", weight="bold")
                 pages.text(augmentation_source(), size=7, family="monospace")
             if key == "1c" and e.get("sweep_rows"):
                 cols = ["config", "best_value", "best_epoch", "val_assignment_dice", "val_mean_instrument_dice", "selected"]

@@ -23,7 +23,7 @@ import torch
 import atomic
 import cli
 import figures
-from augment import SegmentationAugment
+from augment import augment_batch
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, select_fraction
 from engine import (SCHEDULERS, CheckpointError, FitConfig, Runtime, adam, all_reduce_sum, fit, load_checkpoint,
                     lr_scheduler, seed_everything, setup_runtime, unwrap)
@@ -169,13 +169,12 @@ def train(data: str | Path, out: str | Path, recipe: str = "assignment", test: b
     scheduler = lr_scheduler(optimizer, o["scheduler"], o["epochs"])
     loader = InMemoryLoader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], rank=runtime.rank,
                             world_size=runtime.world_size, indices=positions, pin_memory=runtime.device.type == "cuda")
-    augment = SegmentationAugment(strong=o["augment"] == "strong") if o["augment"] != "none" else None
     loss_fn = LOSSES[o["loss"]]
 
     def train_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         images, masks = batch[0].float() / 255, batch[1].long()
-        if augment is not None:
-            images, masks = augment(images, masks)
+        if o["augment"] != "none":
+            images, masks = augment_batch(images, masks, strong=o["augment"] == "strong")
         return loss_fn(model(images.contiguous(memory_format=torch.channels_last)), masks)
 
     def evaluate(model: torch.nn.Module) -> dict:
