@@ -40,7 +40,7 @@ import train_segmentation
 import transfer_vgg
 from augment import augment_batch
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, list_samples
-from engine import Runtime, adam, cpu_name, setup_runtime
+from engine import Runtime, adam, cpu_name, keep_freed_memory, setup_runtime
 from losses import soft_dice_loss
 from unet import UNet
 
@@ -118,12 +118,39 @@ def our_training_step(num_classes: int, runtime: Runtime, compiled: bool):
     return step
 
 
+def starter_training_step(data: Path, grey_levels: list[int], runtime: Runtime, batch: int):
+    """The starter code's step, with its DataLoader: fp32, default memory format, sigmoid, plain Adam."""
+    torch.manual_seed(0)
+    model = UNet(3, len(grey_levels)).to(runtime.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(StarterDataset(Path(data) / "segmentation" / "train", grey_levels),
+                                         batch_size=batch, shuffle=True)
+
+    def step(b):
+        images, one_hot = (t.to(runtime.device) for t in b)
+        loss = starter_dice_loss(torch.sigmoid(model(images)), one_hot)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step, loader
+
+
 def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup: int, steps: int,
-                                compiled: bool) -> dict:
+                                compiled: bool, allocator: bool) -> dict:
+    """``allocator``: glibc's default allocator settings are still in force (see ``run``); the baseline and
+    ours without ``keep_freed_memory`` are timed under them, then ours with it."""
     train = EndoSegDataset(data, "train")
     loader = InMemoryLoader(train, batch, shuffle=True, pin_memory=runtime.device.type == "cuda")
-    ours_s = time_steps(our_training_step(train.num_classes, runtime, False), endless(lambda: loader), warmup, steps)
     result = {}
+    base_step, starter = starter_training_step(data, train.grey_levels, runtime, batch)
+    base_s = time_steps(base_step, endless(lambda: starter), warmup, steps)
+    if allocator:
+        default_s = time_steps(our_training_step(train.num_classes, runtime, False), endless(lambda: loader), warmup, steps)
+        keep_freed_memory()
+    ours_s = time_steps(our_training_step(train.num_classes, runtime, False), endless(lambda: loader), warmup, steps)
+    if allocator:
+        result.update(seg_default_allocator_train_images_per_s=batch / default_s, seg_allocator_speedup=default_s / ours_s)
     if compiled:
         t0 = time.perf_counter()
         step = our_training_step(train.num_classes, runtime, True)
@@ -131,21 +158,6 @@ def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup
         result["seg_compile_seconds"] = time.perf_counter() - t0
         compiled_s = time_steps(step, endless(lambda: loader), warmup, steps)
         result.update(seg_compiled_train_images_per_s=batch / compiled_s, seg_compile_speedup=ours_s / compiled_s)
-
-    torch.manual_seed(0)
-    base_model = UNet(3, train.num_classes).to(runtime.device)
-    base_opt = torch.optim.Adam(base_model.parameters(), lr=1e-3)
-    starter = torch.utils.data.DataLoader(StarterDataset(Path(data) / "segmentation" / "train", train.grey_levels),
-                                          batch_size=batch, shuffle=True)
-
-    def baseline(b):
-        images, one_hot = (t.to(runtime.device) for t in b)
-        loss = starter_dice_loss(torch.sigmoid(base_model(images)), one_hot)
-        base_opt.zero_grad()
-        loss.backward()
-        base_opt.step()
-
-    base_s = time_steps(baseline, endless(lambda: starter), warmup, steps)
     image = train.images[:1].float().to(runtime.device) / 255
     flops = count_training_flops(UNet(3, train.num_classes).to(runtime.device), image, train.masks[:1].long().to(runtime.device))
     return {"seg_train_images_per_s": batch / ours_s, "seg_baseline_train_images_per_s": batch / base_s,
@@ -161,9 +173,11 @@ def count_training_flops(model: torch.nn.Module, image: torch.Tensor, mask: torc
     return float(counter.get_total_flops())
 
 
-def matmul_peak(runtime: Runtime, repeats: int = 20) -> float:
-    """FLOP/s of large square matrix products in the training precision: the roofline's compute ceiling.
-    A GPU needs 8192-square products to reach its peak (2048 ones finish in microseconds, launch-bound)."""
+def matmul_peak(runtime: Runtime, repeats: int = 20, rounds: int = 3) -> float:
+    """FLOP/s of large square matrix products in the training precision: the roofline's compute ceiling,
+    the fastest of ``rounds`` timings (a ceiling is what the hardware can do, so a slow round from a busy
+    moment must not lower it). A GPU needs 8192-square products to reach its peak (2048 ones finish in
+    microseconds, launch-bound)."""
     n = 8192 if runtime.device.type == "cuda" else 2048
     dtype = runtime.amp_dtype or torch.float32
     a = torch.randn(n, n, device=runtime.device, dtype=dtype)
@@ -171,12 +185,15 @@ def matmul_peak(runtime: Runtime, repeats: int = 20) -> float:
     for _ in range(3):
         a @ b
     sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    sync()
-    return 2 * n ** 3 * repeats / (time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(rounds):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 * repeats / best
 
 
 def bench_inference(data: Path, runtime: Runtime, batch: int, warmup: int, steps: int) -> float:
@@ -228,22 +245,23 @@ def bench_vgg_cache(fashion: Path, device: str, limit: int, test_limit: int, ima
             "vgg_image_size": image_size}
 
 
-def precision_check(device: str, workdir: Path, seeds: list[int]) -> dict:
+def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = "assignment") -> dict:
     """Strict mean instrument Dice of the quick 1(a) experiment (synthetic default) in fp32 and bf16, each seed
     trained once per precision. One seed mixes the precision's effect with run-to-run chaos (rounding changes
-    the trajectory from the first step), so the difference is taken between means over ``seeds``."""
+    the trajectory from the first step), so the difference is taken between means over ``seeds``. ``recipe``
+    "best" trains the same data and epochs with train_segmentation's better recipe instead of 1(a)'s."""
     quick = profiles.get("quick")
     data = synthetic_endo.generate(workdir / "synthetic-quick", **quick["synthetic"])
     dice: dict[str, list[float]] = {"fp32": [], "bf16": []}
     seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for seed in seeds:
         for precision in dice:
-            m = train_segmentation.train(data, workdir / f"{precision}-{seed}", device=device, precision=precision,
-                                         seed=seed, progress=False, **quick["seg"])
+            m = train_segmentation.train(data, workdir / f"{precision}-{seed}", recipe, device=device,
+                                         precision=precision, seed=seed, progress=False, **quick["seg"])
             dice[precision].append(m["test"]["mean_instrument_dice"])
             seconds[precision].append(m["fit"]["train_seconds"])
     mean = {p: sum(v) / len(v) for p, v in dice.items()}
-    return {"precision_seeds": seeds, "dice_fp32": mean["fp32"], "dice_bf16": mean["bf16"],
+    return {"precision_seeds": seeds, "precision_recipe": recipe, "dice_fp32": mean["fp32"], "dice_bf16": mean["bf16"],
             "dice_bf16_minus_fp32": mean["bf16"] - mean["fp32"],
             "dice_fp32_per_seed": dice["fp32"], "dice_bf16_per_seed": dice["bf16"],
             "quick_1a_train_seconds_fp32": sum(seconds["fp32"]) / len(seeds),
@@ -251,11 +269,16 @@ def precision_check(device: str, workdir: Path, seeds: list[int]) -> dict:
 
 
 def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_seeds: list[int],
-        compiled: bool = False, save: Callable[[dict], None] = lambda result: None) -> dict:
+        compiled: bool = False, save: Callable[[dict], None] = lambda result: None,
+        precision_recipe: str = "assignment", precision_only: bool = False) -> dict:
     """Every figure, in one process. ``save`` gets the figures so far after each part (``complete`` False
-    until the last), so a run stopped early keeps what it measured."""
+    until the last), so a run stopped early keeps what it measured. ``precision_only``: just the fp32/bf16
+    comparison."""
     t_start = time.perf_counter()
-    runtime = setup_runtime(device)
+    # The starter code runs under glibc's default allocator settings, so the baseline is timed under them,
+    # first: keep_freed_memory cannot be undone within a process.
+    runtime = setup_runtime(device, keep_memory=False)
+    allocator = runtime.device.type == "cpu"
     workdir = Path(tempfile.mkdtemp(prefix="hw6-bench-"))
     try:
         if data is None:
@@ -276,7 +299,15 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
             result["bench_wall_s"] = time.perf_counter() - t_start
             save(result)
 
-        measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled))
+        if precision_only:
+            if allocator:
+                keep_freed_memory()  # as training runs
+            result.update(label=f"fp32 against bf16 only, recipe {precision_recipe}",
+                          seg_data="the quick profile's synthetic data, generated in the run")
+            measured(precision_check(device, workdir, precision_seeds, precision_recipe))
+            measured({"complete": True})
+            return result
+        measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled, allocator))
         peak = matmul_peak(runtime)
         achieved = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
         measured({"matmul_peak_flops": peak, "seg_achieved_flops": achieved, "seg_roofline_fraction": achieved / peak})
@@ -286,7 +317,7 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
             limit, test_limit = (2000, 500) if quick else (10000, 2000)
             measured(bench_vgg_cache(fashion, device, limit, test_limit, 32))
         if precision_seeds:
-            measured(precision_check(device, workdir, precision_seeds))
+            measured(precision_check(device, workdir, precision_seeds, precision_recipe))
         measured({"complete": True})
         return result
     finally:
@@ -298,6 +329,9 @@ ROWS = [
     ("seg_train_images_per_s", "segmentation training, ours (images/s, 256x320, batch 10)", "{:.2f}"),
     ("seg_baseline_train_images_per_s", "segmentation training, starter-code baseline (images/s)", "{:.2f}"),
     ("seg_speedup_vs_baseline", "speed-up over the baseline (target >= 3)", "{:.2f}x"),
+    ("seg_default_allocator_train_images_per_s", "segmentation training, ours with glibc's default allocator "
+                                                 "settings (images/s)", "{:.2f}"),
+    ("seg_allocator_speedup", "keeping freed memory (engine.keep_freed_memory) over glibc's defaults", "{:.2f}x"),
     ("seg_flops_per_image", "training FLOP per image (FlopCounterMode)", "{:.3g}"),
     ("matmul_peak_flops", "matmul peak in the training precision (FLOP/s)", "{:.3g}"),
     ("seg_achieved_flops", "achieved training FLOP/s", "{:.3g}"),
@@ -312,45 +346,76 @@ ROWS = [
     ("dataset_first_load_s", "dataset first construction, decoding (s)", "{:.3f}"),
     ("dataset_cached_reload_s", "dataset reload from the cache (s)", "{:.3f}"),
     ("dataset_cached_reload_speedup", "cached reload speed-up (target >= 5)", "{:.1f}x"),
-    ("precision_seeds", "seeds of the fp32/bf16 comparison (synthetic quick 1(a))", "{}"),
-    ("dice_fp32_per_seed", "quick 1(a) strict mean instrument Dice per seed, fp32", "{:.3f}"),
-    ("dice_bf16_per_seed", "quick 1(a) strict mean instrument Dice per seed, bf16", "{:.3f}"),
-    ("dice_fp32", "quick 1(a) strict mean instrument Dice, fp32 (mean over seeds)", "{:.3f}"),
-    ("dice_bf16", "quick 1(a) strict mean instrument Dice, bf16 (mean over seeds)", "{:.3f}"),
+    ("precision_recipe", "recipe of the fp32/bf16 comparison (assignment: the quick 1(a) itself)", "{}"),
+    ("precision_seeds", "seeds of the fp32/bf16 comparison (quick profile, synthetic data)", "{}"),
+    ("dice_fp32_per_seed", "quick segmentation run, strict mean instrument Dice per seed, fp32", "{:.3f}"),
+    ("dice_bf16_per_seed", "quick segmentation run, strict mean instrument Dice per seed, bf16", "{:.3f}"),
+    ("dice_fp32", "quick segmentation run, strict mean instrument Dice, fp32 (mean over seeds)", "{:.3f}"),
+    ("dice_bf16", "quick segmentation run, strict mean instrument Dice, bf16 (mean over seeds)", "{:.3f}"),
     ("dice_bf16_minus_fp32", "bf16 - fp32 (target within 0.02)", "{:+.3f}"),
-    ("quick_1a_train_seconds_fp32", "quick 1(a) training time, fp32 (s, mean)", "{:.0f}"),
-    ("quick_1a_train_seconds_bf16", "quick 1(a) training time, bf16 (s, mean)", "{:.0f}"),
+    ("quick_1a_train_seconds_fp32", "quick segmentation run, training time, fp32 (s, mean)", "{:.0f}"),
+    ("quick_1a_train_seconds_bf16", "quick segmentation run, training time, bf16 (s, mean)", "{:.0f}"),
     ("peak_rss_mib", "peak RSS (MiB)", "{:.0f}"),
     ("cuda_max_memory_allocated_mib", "torch.cuda.max_memory_allocated (MiB)", "{:.0f}"),
     ("bench_wall_s", "whole benchmark wall time (s)", "{:.0f}"),
 ]
 
 
-FOOTER = """## Not measured yet
+FOOTER = """## GPU notes
 
-- **GPU.** A machine without a table above was not measured: so far no GPU was lent to a session, so there is no
-  GPU table, no `full`-profile notebook wall time and no GPU `seg_train_images_per_s` yet. On a GPU:
-  `python bench.py --json docs/bench-gpu.json`, then render again (Makefile target `bench`).
+- **Data on the GPU machine.** It reaches no network and takes at most 64 MiB of files, so the GPU runs read a
+  copy of `../shared/data/endo-real`'s `segmentation/` split and `mapping.json` (the colorization images stayed
+  behind), linked at the same path, `/work/shared/data/endo-real`; the long runs name the copy's own folder.
+- **Two H200 tables.** The first was measured with per-image torchvision augmentation: on the GPU those calls
+  launch hundreds of small kernels per batch and took most of a training step
+  (`docs/gpu-step-profile-h200.txt`, made by the same session's step breakdown, times augmentation alone,
+  the model step alone and the whole step), so augmentation now runs on the whole batch at once
+  (`augment.py`). The second table is the same command after that change.
+- **fp32 on the GPU is not repeatable run to run**: the two tables ran the same precision check with the same
+  seeds and their fp32 rows differ (cuDNN picks its algorithms per run), while bf16 repeated. The
+  fp32-vs-bf16 difference of a 3-seed mean moves by about as much as the 0.02 target between such runs.
+- **`torch.compile`** helps a little on the GPU (its row), but a full-profile segmentation run there trains
+  for about half a minute (long-runs table), so it would save a few seconds and spend more on compiling (its
+  row); on this CPU it does not help. So training runs eager everywhere.
+- **Not measured: the `full`-profile notebook's wall time on a GPU.** A session gets 15 minutes of GPU time in
+  all, and the full profile trains over twenty segmentation models (1(a), 1(b), the 1(c) sweep, 1(e), the
+  label-efficiency curve), colorization and three VGG16 modes; the full-profile 1(a) and 1(b), run there on
+  their own, are in the long-runs table instead.
 
 ## How the ratios are made
 
 Rates on a shared 2-core CPU move by several percent from one run to the next, so a figure near its target
 (the roofline fraction, the speed-up) can land on either side of it in another run; quick mode times 12
-training steps per side to keep that spread down. `torch.compile` is measured (`--compile`), not used: on
-this CPU it does not speed training up (its row above), so training runs eager; a GPU has not measured it yet.
+training steps per side to keep that spread down.
 
 `seg_speedup_vs_baseline` times the same U-Net trained two ways in one process: ours (uint8 frames decoded
-once and held in memory, batched by index, flips and colour jitter on tensors, `F.one_hot` inside the Dice
-loss, channels_last, bf16 autocast, fused Adam) and the starter code's (PIL decode of both files on every
-access, a one-hot built with Python loops over `np.unique`, sigmoid output, fp32, default memory format,
-plain Adam). `seg_roofline_fraction` divides the achieved training FLOP/s (FlopCounterMode's count of one
-forward + backward, times images/s) by the matrix-multiply peak measured in the same run and precision.
+once and held in memory, batched by index, flips and colour jitter on whole batches of tensors, `F.one_hot`
+inside the Dice loss, channels_last, bf16 autocast, fused Adam, and on a CPU freed memory kept in the
+process, `engine.keep_freed_memory`) and the starter code's (PIL decode of both files on every access, a
+one-hot built with Python loops over `np.unique`, sigmoid output, fp32, default memory format, plain Adam,
+glibc's default allocator settings). The allocator setting cannot be undone inside a process, so the
+baseline and ours without it are timed first; `seg_allocator_speedup` is that setting's share.
+
+`seg_roofline_fraction` divides the achieved training FLOP/s (FlopCounterMode's count of one forward +
+backward, times images/s) by the matrix-multiply peak measured in the same run and precision; on a GPU that
+peak comes from 8192-square products, which batch-10 U-Net layers are far too small to approach.
 """
 
 
 def long_run_row(path: Path) -> list[str]:
-    """A row of the long-runs table from a run's own output: transfer_vgg's metrics.json or ablation.py's seeds.json."""
+    """A row of the long-runs table from a run's own output: the metrics.json of train_segmentation or
+    transfer_vgg, or ablation.py's seeds.json."""
     m = json.loads(path.read_text())
+    if m.get("experiment") == "segmentation":
+        o, test, fit = m["options"], m["test"], m["fit"]
+        augment = f" --augment {o['augment']}" if o["augment"] != "none" else ""
+        return [f"segmentation, augment {o['augment']}, {'x'.join(map(str, m['image_size']))}, batch {o['batch_size']}, "
+                f"lr {o['lr']:g}: {fit['epochs_run']} epochs ({fit['stop_reason']}; best epoch {fit['best_epoch']})",
+                m["data_root"],
+                f"test strict mean instrument Dice {test['mean_instrument_dice']:.3f} (assignment Dice "
+                f"{test['assignment_dice']:.3f})" + ("" if fit["complete"] else " (INCOMPLETE)"),
+                f"{fit['train_seconds']:.0f} s training, {m['wall_seconds']:.0f} s in all", m["device"],
+                f"`python train_segmentation.py --data DATA --out {path.parent}{augment}`"]
     if "seeds" in m:
         o, score = m["options"], m["test_mean_instrument_dice"]
         size = "x".join(map(str, o["image_size"]))
@@ -383,8 +448,11 @@ def render(results: list[dict], runs: list[Path] = ()) -> str:
              "Generated by `python bench.py --render ...` from the JSON that `bench.py --json` wrote; do not edit by hand.",
              "Every ratio is measured in one process, on the same data and model, side by side.", ""]
     for r in results:
+        if "precision_seeds" in r:
+            r = {"precision_recipe": "assignment", **r}  # files from before the recipe was recorded
         partial = "" if r.get("complete", True) else " (PARTIAL: the run stopped before its last part)"
-        lines += [f"## {r['machine']}{partial}", "",
+        label = f", {r['label']}" if r.get("label") else ""
+        lines += [f"## {r['machine']}{label}{partial}", "",
                   f"Device {r['device']}; {r['cores']} cores; torch {r['torch']}; Python {r['python']}; "
                   f"segmentation data: {r['seg_data']}.", "", f"Command: `{r['command']}`", "",
                   "| figure | value |", "|---|---|"]
@@ -408,11 +476,15 @@ def main() -> None:
     parser.add_argument("--precision-seeds", type=int, nargs="*", default=[0], metavar="SEED",
                         help="seeds of the fp32-vs-bf16 Dice runs, about 4.5 minutes each on a 2-core CPU "
                              "(default 0; none: skip)")
+    parser.add_argument("--precision-recipe", choices=list(train_segmentation.RECIPES), default="assignment",
+                        help="recipe of the fp32-vs-bf16 runs: assignment (the quick 1(a), default) or best")
+    parser.add_argument("--precision-only", action="store_true", help="only the fp32-vs-bf16 comparison")
     parser.add_argument("--compile", action="store_true", help="also time training under torch.compile "
                                                                "(compilation takes about a minute on a 2-core CPU)")
     parser.add_argument("--render", type=Path, nargs="+", help="JSON files to turn into BENCHMARKS.md")
     parser.add_argument("--runs", type=Path, nargs="*", default=[],
-                        help="with --render: long runs' metrics.json (transfer_vgg) or seeds.json (ablation.py)")
+                        help="with --render: long runs' metrics.json (train_segmentation, transfer_vgg) or "
+                             "seeds.json (ablation.py)")
     parser.add_argument("--out", type=Path, help="with --render: the Markdown file")
     args = parser.parse_args()
     if args.render:
@@ -422,7 +494,10 @@ def main() -> None:
     data = args.data or (REAL_ENDO if (REAL_ENDO / "segmentation").is_dir() else None)
     fashion = args.fashion or (REAL_FASHION if (REAL_FASHION / "FashionMNIST" / "raw").is_dir() else None)
     save = (lambda result: atomic.write_json(result, args.json)) if args.json else (lambda result: None)
-    result = run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile, save)
+    if args.precision_only and not args.precision_seeds:
+        parser.error("--precision-only needs --precision-seeds")
+    result = run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile, save,
+                 args.precision_recipe, args.precision_only)
     print(json.dumps(result, indent=2))
 
 

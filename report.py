@@ -164,6 +164,16 @@ def answer(key: str, summary: dict) -> str:
     return vgg_text(e)
 
 
+def seg_run_text(m: dict) -> str:
+    """One train_segmentation run (its metrics.json) in a sentence or three."""
+    o, fit = m["options"], m["fit"]
+    data = "SYNTHETIC data" if m["synthetic"] else m["data_root"]
+    return (f"{data}, {m['train_frames']} training frames at {m['image_size'][0]}x{m['image_size'][1]}, batch "
+            f"{o['batch_size']}, Adam lr {o['lr']:g}, augmentation {o['augment']}, loss {o['loss']}; "
+            f"{fit['epochs_run']} epochs ({fit['stop_reason']}; best epoch {fit['best_epoch']} by {fit['monitor']}), "
+            f"{fit['train_seconds']:.0f} s of training on {m['device']}. Test split: {_seg_scores(m['test'])}.")
+
+
 def vgg_text(e: dict) -> str:
     """One VGG16 run (transfer_vgg's metrics) in a sentence or three."""
     weights = e.get("weights", "")
@@ -335,11 +345,14 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
                 if source.is_file():
                     shutil.copyfile(source, plots / f"{key}_{name.replace('/', '_')}")
                     pages.image(source)
-            vgg_full_runs = sorted(results.glob(f"{key}-full*/metrics.json")) if key.startswith("2") else []
-            for full_run in vgg_full_runs:  # longer transfer_vgg.py runs of the experiment, outside the notebook
+            for full_run in sorted(results.glob(f"{key}-full*/metrics.json")):  # longer runs, outside the notebook
                 full = json.loads(full_run.read_text())
-                pages.text(f"Full-data run (transfer_vgg.py, outside the notebook): {vgg_text(full)}")
-                pages.image(full_run.with_name("curves.png"), max_height=3.6)
+                if key.startswith("2"):
+                    pages.text(f"Full-data run (transfer_vgg.py, outside the notebook): {vgg_text(full)}")
+                    pages.image(full_run.with_name("curves.png"), max_height=3.6)
+                else:
+                    pages.text(f"Full-profile run (train_segmentation.py, outside the notebook): {seg_run_text(full)}")
+                    pages.image(full_run.with_name("loss.png"), max_height=3.6)
         ablation_page(pages, results / "ablation" / "ablation.json",
                       sorted(results.glob("recipe-best-seeds*/seeds.json")))
         pages.close()

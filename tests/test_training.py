@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import signal
 import subprocess
 import sys
@@ -46,6 +47,18 @@ def test_segmentation_run_lowers_training_loss_and_writes_every_file(seg_run):
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["fit"]["best_epoch"] == min(history, key=lambda r: r["val_loss"])["epoch"]
 
+
+def test_segmentation_metrics_make_a_long_runs_row_and_a_report_sentence(seg_run):
+    import bench
+    import report
+
+    out, metrics = seg_run
+    row = bench.long_run_row(out / "metrics.json")  # BENCHMARKS.md's long-runs row, read from the run's file
+    assert f"{metrics['test']['mean_instrument_dice']:.3f}" in row[2] and "6 epochs" in row[0]
+    assert row[-1] == f"`python train_segmentation.py --data DATA --out {out}`"
+    sentence = report.seg_run_text(json.loads((out / "metrics.json").read_text()))
+    assert sentence.startswith("SYNTHETIC data") and "6 epochs" in sentence
+    assert f"strict mean instrument Dice {metrics['test']['mean_instrument_dice']:.3f}" in sentence
 
 def test_kept_validation_scores_are_those_of_the_restored_weights(seg_run, synthetic_root):
     out, metrics = seg_run
@@ -200,3 +213,29 @@ def test_drop_small_classes_reassigns_tiny_regions_to_the_next_class():
     cleaned = drop_small_classes(probs, 0.05)  # 5% of 100 pixels: class 2's 2 pixels are dropped, class 1's 30 kept
     assert (cleaned[0, 9, :2] == 1).all() and (cleaned[:, :3] == 1).all() and (cleaned[0, 5:9] == 0).all()
     assert torch.equal(drop_small_classes(probs, 0.5)[:, :3], torch.zeros(2, 3, 10, dtype=torch.long))  # 30% < 50%
+
+
+FAULTS_OF_64_MB_TENSORS = """
+import resource, sys, torch, engine
+def faults(count):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(count):
+        torch.empty(16 * 2 ** 20).fill_(1.0)  # allocated, touched, freed, as activations are in a step
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+if sys.argv[1] == "keep":
+    assert engine.keep_freed_memory()
+faults(8)  # the heap grows until freed blocks fit the requests
+print(faults(4))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory acts on glibc only")
+def test_keep_freed_memory_reuses_large_blocks_without_page_faults():
+    def faults(mode: str) -> int:  # a fresh process each: glibc's defaults cannot be restored in this one
+        done = subprocess.run([sys.executable, "-c", FAULTS_OF_64_MB_TENSORS, mode], cwd=ROOT, capture_output=True,
+                              text=True, check=True)
+        return int(done.stdout)
+
+    default, kept = faults("default"), faults("keep")
+    assert default > 4 * 4000  # each mmap'd 64 MB block faults in its 16,384 pages (fewer with huge pages)
+    assert kept < default / 4
