@@ -60,6 +60,7 @@ def test_segmentation_metrics_make_a_long_runs_row_and_a_report_sentence(seg_run
     assert sentence.startswith("SYNTHETIC data") and "6 epochs" in sentence
     assert f"strict mean instrument Dice {metrics['test']['mean_instrument_dice']:.3f}" in sentence
 
+
 def test_kept_validation_scores_are_those_of_the_restored_weights(seg_run, synthetic_root):
     out, metrics = seg_run
     ckpt = torch.load(out / "best.pt", weights_only=False)
