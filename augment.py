@@ -69,8 +69,9 @@ def color_jitter(images: torch.Tensor, brightness: float, contrast: float, satur
     factors = {name: 1 + (torch.rand(n, device=device) * 2 - 1) * spread
                for name, spread in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation))}
     factors["hue"] = (torch.rand(n, device=device) * 2 - 1) * hue
-    for name in [list(factors)[i] for i in torch.randperm(4).tolist()]:
-        images = ADJUST[name](images, factors[name])
+    names = list(factors)
+    for i in torch.randperm(len(names)).tolist():
+        images = ADJUST[names[i]](images, factors[names[i]])
     return images
 
 
