@@ -10,7 +10,8 @@ seg_flops_per_image (FlopCounterMode, one training step of one 256x320 image), m
 here in the precision we train in), seg_roofline_fraction (achieved training FLOP/s over that peak),
 seg_infer_images_per_s, vgg_frozen_cache_speedup (2(b) for 10 epochs with the feature cache versus without),
 dataset_cached_reload_speedup (first construction of the dataset versus reload from its cache),
-peak memory, and the strict mean instrument Dice of the quick 1(a) experiment in fp32 and bf16. With
+peak memory, and the strict mean instrument Dice of the quick 1(a) experiment in fp32 and bf16 (learning
+rate annealed over its epochs by default; see precision_check). With
 --compile, also seg_compiled_train_images_per_s and seg_compile_speedup (torch.compile against eager).
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ import train_segmentation
 import transfer_vgg
 from augment import augment_batch
 from datasets import EndoSegDataset, InMemoryLoader, is_synthetic, list_samples
-from engine import Runtime, adam, cpu_name, keep_freed_memory, setup_runtime
+from engine import SCHEDULERS, Runtime, adam, cpu_name, keep_freed_memory, setup_runtime
 from losses import soft_dice_loss
 from unet import UNet
 
@@ -249,11 +250,16 @@ def bench_vgg_cache(fashion: Path, device: str, limit: int, test_limit: int, ima
             "vgg_image_size": image_size}
 
 
-def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = "assignment") -> dict:
+def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = "assignment",
+                    schedule: str = "cosine") -> dict:
     """Strict mean instrument Dice of the quick 1(a) experiment (synthetic default) in fp32 and bf16, each seed
-    trained once per precision. One seed mixes the precision's effect with run-to-run chaos (rounding changes
-    the trajectory from the first step), so the difference is taken between means over ``seeds``. ``recipe``
-    "best" trains the same data and epochs with train_segmentation's better recipe instead of 1(a)'s."""
+    trained once per precision; the difference is taken between means over ``seeds``.
+
+    Rounding changes a trajectory from the first step, so the two precisions end wherever their trajectories
+    happen to be. 1(a)'s constant learning rate (``schedule`` "none") stops its 15 epochs while the strict Dice
+    still swings from epoch to epoch, and the difference then says where the runs stopped; annealed to 0
+    ("cosine", the default) both end settled and the difference measures the precision. ``recipe`` "best"
+    trains the same data and epochs with train_segmentation's better recipe instead of 1(a)'s."""
     quick = profiles.get("quick")
     data = synthetic_endo.generate(workdir / "synthetic-quick", **quick["synthetic"])
     dice: dict[str, list[float]] = {"fp32": [], "bf16": []}
@@ -261,11 +267,12 @@ def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = 
     for seed in seeds:
         for precision in dice:
             m = train_segmentation.train(data, workdir / f"{precision}-{seed}", recipe, device=device,
-                                         precision=precision, seed=seed, progress=False, **quick["seg"])
+                                         precision=precision, seed=seed, progress=False,
+                                         **{**quick["seg"], "scheduler": schedule})
             dice[precision].append(m["test"]["mean_instrument_dice"])
             seconds[precision].append(m["fit"]["train_seconds"])
     mean = {p: sum(v) / len(v) for p, v in dice.items()}
-    return {"precision_seeds": seeds, "precision_recipe": recipe, "precision_schedule": quick["seg"]["scheduler"],
+    return {"precision_seeds": seeds, "precision_recipe": recipe, "precision_schedule": schedule,
             "dice_fp32": mean["fp32"], "dice_bf16": mean["bf16"],
             "dice_bf16_minus_fp32": mean["bf16"] - mean["fp32"],
             "dice_fp32_per_seed": dice["fp32"], "dice_bf16_per_seed": dice["bf16"],
@@ -275,7 +282,8 @@ def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = 
 
 def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_seeds: list[int],
         compiled: bool = False, save: Callable[[dict], None] = lambda result: None,
-        precision_recipe: str = "assignment", precision_only: bool = False) -> dict:
+        precision_recipe: str = "assignment", precision_schedule: str = "cosine",
+        precision_only: bool = False) -> dict:
     """Every figure, in one process. ``save`` gets the figures so far after each part (``complete`` False
     until the last), so a run stopped early keeps what it measured. ``precision_only``: just the fp32/bf16
     comparison."""
@@ -308,8 +316,8 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
         if precision_only:
             if allocator:
                 keep_freed_memory()  # as training runs
-            result["label"] = f"fp32 against bf16 only, recipe {precision_recipe}"
-            measured(precision_check(device, workdir, precision_seeds, precision_recipe))
+            result["label"] = f"fp32 against bf16 only, recipe {precision_recipe}, schedule {precision_schedule}"
+            measured(precision_check(device, workdir, precision_seeds, precision_recipe, precision_schedule))
             measured({"complete": True})
             return result
         measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled, allocator))
@@ -322,7 +330,7 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
             limit, test_limit = (2000, 500) if quick else (10000, 2000)
             measured(bench_vgg_cache(fashion, device, limit, test_limit, 32))
         if precision_seeds:
-            measured(precision_check(device, workdir, precision_seeds, precision_recipe))
+            measured(precision_check(device, workdir, precision_seeds, precision_recipe, precision_schedule))
         measured({"complete": True})
         return result
     finally:
@@ -351,8 +359,9 @@ ROWS = [
     ("dataset_first_load_s", "dataset first construction, decoding (s)", "{:.3f}"),
     ("dataset_cached_reload_s", "dataset reload from the cache (s)", "{:.3f}"),
     ("dataset_cached_reload_speedup", "cached reload speed-up (target >= 5)", "{:.1f}x"),
-    ("precision_recipe", "recipe of the fp32/bf16 comparison (assignment: the quick 1(a) itself)", "{}"),
-    ("precision_schedule", "learning-rate schedule of the quick segmentation runs (none: constant)", "{}"),
+    ("precision_recipe", "recipe of the fp32/bf16 comparison (assignment: 1(a)'s)", "{}"),
+    ("precision_schedule", "learning-rate schedule of the fp32/bf16 runs (none: 1(a)'s constant rate; cosine: "
+                           "annealed to 0)", "{}"),
     ("precision_seeds", "seeds of the fp32/bf16 comparison (quick profile, synthetic data)", "{}"),
     ("dice_fp32_per_seed", "quick segmentation run, strict mean instrument Dice per seed, fp32", "{:.3f}"),
     ("dice_bf16_per_seed", "quick segmentation run, strict mean instrument Dice per seed, bf16", "{:.3f}"),
@@ -402,14 +411,14 @@ one-hot built with Python loops over `np.unique`, sigmoid output, fp32, default 
 glibc's default allocator settings). The allocator setting cannot be undone inside a process, so the
 baseline and ours without it are timed first; `seg_allocator_speedup` is that setting's share.
 
-**Precision.** The issue's fp32-vs-bf16 check trains the quick segmentation experiment (1(a): Dice loss,
-15 epochs at 128x160 on the quick synthetic data) once per precision and seed, and compares the means over
-seeds. Fifteen epochs are far from convergence. At a constant learning rate (tables whose schedule row reads
-"none", measured before the quick profile changed) the strict score was still swinging from epoch to epoch
-when the run stopped, so each precision's per-seed scores spread widely and their difference said where two
-trajectories happened to stop rather than what the precision costs. The quick profile now anneals the
-learning rate to 0 over its epochs (cosine), so a run ends settled and the difference measures the
-precision rather than the stopping point. CPU training is deterministic, so a rerun repeats every per-seed value.
+**Precision.** The fp32-vs-bf16 check trains the quick 1(a) (Dice loss, 15 epochs at 128x160, the quick
+synthetic data) once per precision and seed and compares the means over seeds. Rounding changes a trajectory
+from the first step, and fifteen epochs are far from convergence: at 1(a)'s constant learning rate (schedule
+"none") the strict score still swings from epoch to epoch when the run stops, so the difference says where
+two trajectories happened to stop more than what the precision costs. With the learning rate annealed to 0
+over the same epochs (schedule "cosine", the default since the H200 tables were made) both runs end settled
+and the difference measures the precision. The notebook's 1(a) keeps the assignment's constant rate. CPU
+training is deterministic, so a rerun repeats every per-seed value.
 
 `seg_roofline_fraction` divides the achieved training FLOP/s (FlopCounterMode's count of one forward +
 backward, times images/s) by the matrix-multiply peak measured in the same run and precision; on a GPU that
@@ -494,6 +503,9 @@ def main() -> None:
                              "(default 0; none: skip)")
     parser.add_argument("--precision-recipe", choices=list(train_segmentation.RECIPES), default="assignment",
                         help="recipe of the fp32-vs-bf16 runs: assignment (the quick 1(a), default) or best")
+    parser.add_argument("--precision-schedule", choices=SCHEDULERS, default="cosine",
+                        help="learning-rate schedule of the fp32-vs-bf16 runs: cosine (annealed to 0, so both end "
+                             "settled; default) or none (1(a)'s constant rate)")
     parser.add_argument("--precision-only", action="store_true", help="only the fp32-vs-bf16 comparison")
     parser.add_argument("--compile", action="store_true", help="also time training under torch.compile "
                                                                "(compilation takes about a minute on a 2-core CPU)")
@@ -513,7 +525,7 @@ def main() -> None:
         parser.error("--precision-only needs --precision-seeds")
     save = (lambda result: atomic.write_json(result, args.json)) if args.json else (lambda result: None)
     result = run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile, save,
-                 args.precision_recipe, args.precision_only)
+                 args.precision_recipe, args.precision_schedule, args.precision_only)
     print(json.dumps(result, indent=2))
 
 

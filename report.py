@@ -124,16 +124,16 @@ def answer(key: str, summary: dict) -> str:
         return missing
     data = _data(summary)
     if key == "1a":
-        return (f"On {data}, trained {e['epochs_run']} epochs{_schedule(e['options'])} ({e['stop_reason']}); best "
-                f"validation loss at epoch {e['best_epoch']}. Test split: {_seg_scores(e)}. {WHY_METRICS_DIFFER}")
+        return (f"On {data}, trained {e['epochs_run']} epochs ({e['stop_reason']}); best validation loss at epoch "
+                f"{e['best_epoch']}. Test split: {_seg_scores(e)}. {WHY_METRICS_DIFFER}")
     if key == "1b":
         base = ex.get("1a")
         delta = "" if base is None or base.get("status") == "not run" else (
             f" Without augmentation (1(a)) the strict mean instrument Dice was {_f(base['mean_instrument_dice'])} and the "
             f"assignment-style Dice {_f(base['assignment_dice'])}: a change of "
             f"{e['mean_instrument_dice'] - base['mean_instrument_dice']:+.3f} strict Dice.")
-        return (f"On {data}, with joint flips and colour jitter, {e['epochs_run']} epochs{_schedule(e['options'])}, "
-                f"best at epoch {e['best_epoch']}. Test split: {_seg_scores(e)}.{delta}{_augmentation_verdict(e, base)}")
+        return (f"On {data}, with joint flips and colour jitter, {e['epochs_run']} epochs, best at epoch "
+                f"{e['best_epoch']}. Test split: {_seg_scores(e)}.{delta}{_augmentation_verdict(e, base)}")
     if key == "1c":
         rows = e.get("sweep_rows", [])
         o = e["options"]
@@ -169,7 +169,7 @@ def seg_run_text(m: dict) -> str:
     o, fit = m["options"], m["fit"]
     data = "SYNTHETIC data" if m["synthetic"] else m["data_root"]
     return (f"{data}, {m['train_frames']} training frames at {m['image_size'][0]}x{m['image_size'][1]}, batch "
-            f"{o['batch_size']}, Adam lr {o['lr']:g}{_schedule(o)}, augmentation {o['augment']}, loss {o['loss']}; "
+            f"{o['batch_size']}, Adam lr {o['lr']:g}, augmentation {o['augment']}, loss {o['loss']}; "
             f"{fit['epochs_run']} epochs ({fit['stop_reason']}; best epoch {fit['best_epoch']} by {fit['monitor']}), "
             f"{fit['train_seconds']:.0f} s of training on {m['device']}. Test split: {_seg_scores(m['test'])}.")
 
@@ -184,10 +184,6 @@ def vgg_text(e: dict) -> str:
             f"{'' if e.get('imagenet_official', True) else ' (NOT the official ImageNet file)'}. Final test accuracy "
             f"{_f(e['final_test_accuracy'], 4)} (highest over epochs {_f(e['best_epoch_test_accuracy'], 4)}, "
             f"shown for reference, not used for selection). Training took {e['train_seconds']:.0f} s on {e['device']}.")
-
-
-def _schedule(options: dict) -> str:
-    return " with the learning rate annealed to 0 (cosine)" if options.get("scheduler") == "cosine" else ""
 
 
 def _augmentation_verdict(augmented: dict, base: dict | None) -> str:
