@@ -314,21 +314,20 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
             save(result)
 
         if precision_only:
+            result["label"] = f"fp32 against bf16 only, recipe {precision_recipe}, schedule {precision_schedule}"
             if allocator:
                 keep_freed_memory()  # as training runs
-            result["label"] = f"fp32 against bf16 only, recipe {precision_recipe}, schedule {precision_schedule}"
-            measured(precision_check(device, workdir, precision_seeds, precision_recipe, precision_schedule))
-            measured({"complete": True})
-            return result
-        measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled, allocator))
-        peak = matmul_peak(runtime)
-        achieved = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
-        measured({"matmul_peak_flops": peak, "seg_achieved_flops": achieved, "seg_roofline_fraction": achieved / peak})
-        measured({"seg_infer_images_per_s": bench_inference(data, runtime, 10, warmup, steps * 2)})
-        measured(bench_dataset_reload(data))
-        if fashion is not None:
-            limit, test_limit = (2000, 500) if quick else (10000, 2000)
-            measured(bench_vgg_cache(fashion, device, limit, test_limit, 32))
+        else:
+            measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled, allocator))
+            peak = matmul_peak(runtime)
+            achieved = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
+            measured({"matmul_peak_flops": peak, "seg_achieved_flops": achieved,
+                      "seg_roofline_fraction": achieved / peak})
+            measured({"seg_infer_images_per_s": bench_inference(data, runtime, 10, warmup, steps * 2)})
+            measured(bench_dataset_reload(data))
+            if fashion is not None:
+                limit, test_limit = (2000, 500) if quick else (10000, 2000)
+                measured(bench_vgg_cache(fashion, device, limit, test_limit, 32))
         if precision_seeds:
             measured(precision_check(device, workdir, precision_seeds, precision_recipe, precision_schedule))
         measured({"complete": True})
