@@ -8,6 +8,7 @@ checkpoints every epoch (``last.pt``: everything needed to resume exactly; ``bes
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import ctypes
@@ -127,6 +128,9 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
         keep_freed_memory()
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        # Left to interpreter shutdown, a rank that finishes first (rank 0 still writes files) can abort in the
+        # group's destructor ("terminate called without an active exception"), failing the whole torchrun.
+        atexit.register(dist.destroy_process_group)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
