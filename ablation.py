@@ -1,166 +1,166 @@
 """Which steps of the segmentation recipe earn their place: a cumulative ablation on the validation split.
 
-    python ablation.py --data ../shared/data/endo-real --out results/ablation --image-size 128x160 --epochs 25
+    python ablation.py --data ../shared/data/endo-real --out results/ablation --image-size 128x160 --epochs 40
 
-Starts from the assignment's pipeline and tries each step in turn on top of the best configuration so far;
-a step is kept only if it raises the validation strict mean instrument Dice (the test split is never
-looked at during selection). Last, dropping small predicted class regions is tried at a few thresholds on
-the kept run. The final configuration alone is then scored on the test split. Writes
-OUT/<step>/ (one run each), OUT/ablation.csv, OUT/ablation.md and OUT/ablation.json. Run again with the same
-flags, it reuses the steps that already finished.
+Starts from the assignment's pipeline (the batch-wide Dice loss, checkpoints chosen on the validation loss) and
+tries each step in turn on top of the best configuration so far, every step trained once per seed (default
+0 1 2). A step is kept only if it raises the mean over seeds of the validation strict mean instrument Dice;
+each row shows that mean, its spread over the seeds and whether the gain exceeds the spread. Every score is
+computed against the masks at their stored size (256x320), whatever size the models train at. Last,
+dropping small predicted class regions is tried at a few thresholds on the kept runs (evaluation only). The
+test split is never looked at during selection: the kept configuration's runs are scored on it once, at the
+end (the confirmation over seeds). Writes OUT/step<i>/seed<s>/ (one run each), OUT/ablation.csv,
+OUT/ablation.md and OUT/ablation.json. Run again with the same flags, it reuses the runs that finished.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 import atomic
 import cli
+import stats
 import train_segmentation
 from datasets import EndoSegDataset
-from engine import Runtime, load_checkpoint, load_weights, setup_runtime
+from engine import load_checkpoint, load_weights, setup_runtime
+from train_segmentation import input_size
 from unet import UNet
 
 # (name, overrides on top of the best configuration so far); the first is the assignment's pipeline.
 STEPS = [
-    ("assignment (Dice loss, select on val loss)", {}),
+    ("assignment (batch-wide Dice loss, select on val loss)", {}),
+    ("per-frame Dice loss instead (ours, not the assignment's)", {"dice_reduction": "image"}),
     ("+ cross-entropy beside Dice", {"loss": "dice_ce"}),
     ("+ select checkpoints on val strict Dice", {"monitor": "val_mean_instrument_dice"}),
     ("+ flips and colour jitter", {"augment": "flips"}),
     ("+ cosine learning-rate schedule", {"scheduler": "cosine"}),
     ("+ flip test-time augmentation", {"tta": True}),
     ("+ rotation, scale and shift", {"augment": "strong"}),
+    ("+ last 5 epochs at the stored size (progressive resizing)", {"full_size_epochs": 5}),
 ]
-
-
 MIN_REGION_GRID = [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08]  # fractions of a frame
+SEEDS = [0, 1, 2]
 
 
 def run(data: str | Path, out: str | Path, steps: list[tuple[str, dict]] = STEPS,
-        min_region_grid: list[float] = MIN_REGION_GRID, **common) -> list[dict]:
+        min_region_grid: list[float] = MIN_REGION_GRID, seeds: list[int] = SEEDS, **common) -> list[dict]:
     """Runs the cumulative ablation; returns the table rows (also written as CSV, Markdown and JSON).
 
-    After the training steps, dropping small predicted class regions (predict.drop_small_classes) is tried
-    on the kept run's weights for each threshold of ``min_region_grid``: an evaluation-only step."""
+    After the training steps, dropping small predicted class regions (inference.drop_small_classes) is tried
+    on the kept runs' weights for each threshold of ``min_region_grid``: an evaluation-only step."""
     out = Path(out)
-    rows, kept, best_score, best_dir = [], {}, -math.inf, None
+    rows, kept, best, best_dir = [], {}, None, None
     for i, (name, change) in enumerate(steps):
         config = {**kept, **change}
-        m = finished(out / f"step{i}", {**common, **config}) or train_segmentation.train(
-            data, out / f"step{i}", test=False, **common, **config)
-        score = m["validation"]["mean_instrument_dice"]
-        keep = not math.isnan(score) and score > best_score
+        runs = [finished(out / f"step{i}" / f"seed{s}", {**common, **config, "seed": s}) or train_segmentation.train(
+            data, out / f"step{i}" / f"seed{s}", test=False, **common, **config, seed=s) for s in seeds]
+        score = stats.spread([m["validation"]["mean_instrument_dice"] for m in runs])
+        keep = not math.isnan(score["mean"]) and (best is None or score["mean"] > best["mean"])
+        rows.append(_row(name, score, [m["validation"] for m in runs], best, keep,
+                         [m["fit"]["train_seconds"] for m in runs], runs[0]["device"]))
         if keep:
-            kept, best_score, best_dir = config, score, out / f"step{i}"
-        rows.append(_row(name, m["validation"], m["class_names"], keep, m["fit"]["best_epoch"],
-                         m["fit"]["train_seconds"], m["device"]))
+            kept, best, best_dir = config, score, out / f"step{i}"
         atomic.write_csv(rows, out / "ablation.csv")
-    model, used, runtime = load_run(best_dir, common.get("device", "auto"))
-    splits = {s: EndoSegDataset(data, s, common.get("image_size")) for s in ("validation", "test")}
+    runtime = setup_runtime(common.get("device", "auto"))
+    models = [load_run(best_dir / f"seed{s}", runtime) for s in seeds]
     for threshold in min_region_grid:
-        val = evaluate(model, splits["validation"], used, runtime, threshold)
-        keep = val["mean_instrument_dice"] > best_score
+        vals = [evaluate(model, data, "validation", used, runtime, threshold) for model, used in models]
+        score = stats.spread([v["mean_instrument_dice"] for v in vals])
+        keep = score["mean"] > best["mean"]
+        rows.append(_row(f"+ drop classes under {threshold:.2%} of a frame", score, vals, best, keep, None,
+                         runtime.describe()))  # evaluation only: no epochs, no training time
         if keep:
-            kept, best_score = {**kept, "min_region": threshold}, val["mean_instrument_dice"]
-        rows.append(_row(f"+ drop classes under {threshold:.2%} of a frame", val, splits["test"].class_names, keep,
-                         None, None, runtime.describe()))  # evaluation only: no epochs, no training time
-    final = evaluate(model, splits["test"], used, runtime, kept.get("min_region", 0.0))
-    rows.append({"step": f"final recipe {kept} on TEST", "test_mean_instrument_dice": round(final["mean_instrument_dice"], 4),
-                 "test_assignment_dice": round(final["assignment_dice"], 4),
-                 **{f"test_dice_{n}": _round(d) for n, d in zip(splits["test"].class_names, final["dice_per_class"])}})
+            kept, best = {**kept, "min_region": threshold}, score
+    tests = [evaluate(model, data, "test", used, runtime, kept.get("min_region", 0.0)) for model, used in models]
+    confirmation = confirmation_summary(kept, tests, seeds)
+    rows.append({"step": f"final recipe {kept} on TEST", "test_mean_instrument_dice": _round(
+        confirmation["test_mean_instrument_dice"]["mean"]), "test_spread": _spread_text(
+        confirmation["test_mean_instrument_dice"]), "test_assignment_dice": _round(
+        confirmation["test_assignment_dice"]["mean"])})
     atomic.write_csv(rows, out / "ablation.csv")
-    atomic.write_text(train_segmentation.markdown_table(rows), out / "ablation.md")
-    first = json.loads((out / "step0" / "metrics.json").read_text())
-    atomic.write_json({"kept": kept, "test": final, "rows": rows, "class_names": first["class_names"],
-                       "data_root": first["data_root"], "synthetic": first["synthetic"], "device": first["device"],
-                       "description": f"{common.get('epochs')} epochs per step at "
-                                      f"{'x'.join(map(str, first['image_size']))}, seed {common.get('seed', 0)}."},
+    atomic.write_text(cli.markdown_table(rows), out / "ablation.md")
+    first = json.loads((out / "step0" / f"seed{seeds[0]}" / "metrics.json").read_text())
+    atomic.write_json({"kept": kept, "confirmation": confirmation, "rows": rows, "class_names": first["class_names"],
+                       "data_root": Path(first["data_root"]).name, "synthetic": first["synthetic"],
+                       "device": first["device"], "seeds": seeds,
+                       "description": f"{common.get('epochs')} epochs per run at "
+                                      f"{'x'.join(map(str, first['image_size']))}, scored at "
+                                      f"{'x'.join(map(str, first['score_size']))}, seeds {seeds}."},
                       out / "ablation.json")
     return rows
 
 
 def finished(run_dir: Path, wanted: dict, recipe: str = "assignment") -> dict | None:
     """The metrics of a complete earlier run in ``run_dir`` trained with ``wanted`` options, so that an
-    interrupted or extended ablation does not train its finished steps again."""
+    interrupted or extended ablation does not train its finished runs again."""
     path = run_dir / "metrics.json"
     if not path.is_file():
         return None
     metrics = json.loads(path.read_text())
     resolved = train_segmentation.resolve_options(recipe, **wanted)
-    stored = {**train_segmentation.DEFAULTS, **metrics["options"]}  # runs from before an option existed used its default
-    same = all(stored.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in resolved.items()
+    same = all(metrics["options"].get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in resolved.items()
                if k not in ("progress", "device", "resume"))
     return metrics if same and metrics["fit"]["complete"] and "validation" in metrics else None
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, 3)  # NaN is stored as null
+    return None if value is None or math.isnan(value) else round(value, 4)  # NaN is stored as null
 
 
-def _row(name: str, val: dict, class_names: list[str], kept: bool, best_epoch: int | None, seconds: float | None,
+def _spread_text(s: dict) -> str:
+    return f"{s['min']:.3f}-{s['max']:.3f}" if s["n"] > 1 else ""
+
+
+def _row(name: str, score: dict, vals: list[dict], best: dict | None, kept: bool, seconds: list[float] | None,
          device: str) -> dict:
-    return {"step": name, "val_mean_instrument_dice": round(val["mean_instrument_dice"], 4),
-            "val_assignment_dice": round(val["assignment_dice"], 4), "kept": kept,
-            **{f"val_dice_{n}": _round(d) for n, d in zip(class_names, val["dice_per_class"])},
-            "best_epoch": best_epoch, "train_seconds": seconds, "device": device}
+    gain = None if best is None else score["mean"] - best["mean"]
+    verdict = "" if best is None else "a finding" if stats.is_finding(score, best) else "within noise"
+    return {"step": name, "val_mean_instrument_dice": _round(score["mean"]), "val_spread": _spread_text(score),
+            "gain": None if gain is None else round(gain, 4), "gain_vs_spread": verdict, "kept": kept,
+            "val_assignment_dice": _round(stats.spread([v["assignment_dice"] for v in vals])["mean"]),
+            "per_seed": " ".join(f"{v:.3f}" for v in score["values"]),
+            "train_seconds": None if seconds is None else round(sum(seconds) / len(seconds)), "device": device}
 
 
-def load_run(run_dir: Path, device: str) -> tuple[UNet, dict, Runtime]:
-    """A finished run's best weights and the options it was trained and evaluated with."""
+def load_run(run_dir: Path, runtime) -> tuple[UNet, dict]:
+    """A finished run's best weights (on the runtime's device) and its options, with the input size of those
+    weights as ``image_size``."""
     ckpt = load_checkpoint(run_dir / "best.pt", "segmentation")
     model = UNet(**ckpt["meta"]["arch"])
     load_weights(model, ckpt, run_dir / "best.pt")
-    runtime = setup_runtime(device)
-    return model.to(runtime.device), json.loads((run_dir / "metrics.json").read_text())["options"], runtime
+    used = json.loads((run_dir / "metrics.json").read_text())["options"]
+    return model.to(runtime.device), {**used, "image_size": input_size(ckpt["meta"], ckpt["epoch"])}
 
 
-def evaluate(model: UNet, split: EndoSegDataset, used: dict, runtime: Runtime, min_region: float) -> dict:
-    return train_segmentation.evaluate_as_trained(model, split, runtime, {**used, "min_region": min_region})
+def evaluate(model: UNet, data: str | Path, split: str, used: dict, runtime, min_region: float) -> dict:
+    dataset = EndoSegDataset(data, split, used["image_size"])
+    return train_segmentation.evaluate_as_trained(model, dataset, runtime, {**used, "min_region": min_region})
 
 
-def confirm(data: str | Path, out: str | Path, seeds: list[int], **options) -> dict:
-    """``--recipe best`` trained once per seed and scored on the test split: mean, min and max of the strict
-    mean instrument Dice and the per-class Dice (one seed proves nothing at these split sizes)."""
-    out = Path(out)
-    runs = [finished(out / f"seed{s}", {**options, "seed": s}, "best") for s in seeds]
-    runs = [m if m and "test" in m else train_segmentation.train(data, out / f"seed{s}", "best", **{**options, "seed": s})
-            for m, s in zip(runs, seeds)]
-    scores = [m["test"]["mean_instrument_dice"] for m in runs]
-    names = runs[0]["class_names"]
-    per_class = [[m["test"]["dice_per_class"][k] for m in runs] for k in range(len(names))]
-    options = {**options, "image_size": runs[0]["image_size"], "epochs": runs[0]["options"]["epochs"]}  # as run
-    result = {"recipe": train_segmentation.RECIPES["best"], "options": options, "seeds": seeds, "device": runs[0]["device"],
-              "data_root": runs[0]["data_root"], "synthetic": runs[0]["synthetic"],
-              "test_mean_instrument_dice": {"mean": sum(scores) / len(scores), "min": min(scores), "max": max(scores),
-                                            "per_seed": scores},
-              "test_assignment_dice_per_seed": [m["test"]["assignment_dice"] for m in runs],
-              "train_seconds_per_seed": [m["fit"]["train_seconds"] for m in runs],
-              "dice_per_class": {n: [_round(v) for v in vals] for n, vals in zip(names, per_class)}}
-    atomic.write_json(result, out / "seeds.json")
-    return result
+def confirmation_summary(kept: dict, tests: list[dict], seeds: list[int]) -> dict:
+    """The kept configuration's runs, scored once on the test split: spreads, and per-class Dice per seed."""
+    return {"recipe": kept, "seeds": seeds,
+            "test_mean_instrument_dice": stats.spread([t["mean_instrument_dice"] for t in tests]),
+            "test_mean_instrument_iou": stats.spread([t["mean_instrument_iou"] for t in tests]),
+            "test_assignment_dice": stats.spread([t["assignment_dice"] for t in tests]),
+            "dice_per_class": [list(per_seed) for per_seed in zip(*(map(_round, t["dice_per_class"]) for t in tests))]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--image-size", type=cli.image_size)
-    parser.add_argument("--epochs", type=cli.positive_int, default=25)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--confirm-seeds", type=int, nargs="+", metavar="SEED",
-                        help="instead: train --recipe best once per seed and report the test spread (OUT/seeds.json)")
+    parser = cli.ArgumentParser(__doc__)
+    parser.add_argument("--data", type=Path, required=True, help="data root (mapping.json, segmentation/...)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--image-size", type=cli.image_size, help="HxW the models train at (default: as stored)")
+    parser.add_argument("--epochs", type=cli.positive_int, default=40, help="epochs per run (default 40)")
+    parser.add_argument("--seeds", type=cli.non_negative_int, nargs="+", default=SEEDS,
+                        help="one run per seed for every step (default 0 1 2)")
+    cli.add_device_flag(parser)
     args = parser.parse_args()
     common = dict(image_size=args.image_size, epochs=args.epochs, device=args.device, progress=False)
 
     def body() -> None:
-        if args.confirm_seeds:
-            result = confirm(args.data, args.out, args.confirm_seeds, **common)
-            print(json.dumps(result["test_mean_instrument_dice"], indent=1))
-        else:
-            print(train_segmentation.markdown_table(run(args.data, args.out, seed=args.seed, **common)))
+        print(cli.markdown_table(run(args.data, args.out, seeds=args.seeds, **common)))
 
     cli.main(body)
 

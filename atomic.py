@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
+from PIL import Image
+
+# The process's umask, read once: files made by mkstemp are 0600, and are given what open() would give.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextmanager
@@ -21,6 +27,7 @@ def replacing(path: str | Path, mode: str = "wb") -> Iterator[io.IOBase]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
             f.flush()
@@ -52,6 +59,18 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def save_png(array: np.ndarray, path: str | Path) -> None:
+    """An H x W (grey) or H x W x 3 (RGB) uint8 array as a PNG."""
+    with replacing(path) as f:
+        Image.fromarray(array).save(f, format="PNG")
+
+
+def read_json_list(path: str | Path) -> list:
+    """The JSON list stored at ``path``; empty when the file does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def savefig(fig, path: str | Path, **kwargs) -> None:

@@ -16,7 +16,6 @@ rate annealed over its epochs by default; see precision_check). With
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -35,6 +34,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import vgg16
 
 import atomic
+import cli
+import stats
 import profiles
 import synthetic_endo
 import train_segmentation
@@ -429,6 +430,14 @@ def long_run_row(path: Path) -> list[str]:
     """A row of the long-runs table from a run's own output: the metrics.json of train_segmentation or
     transfer_vgg, or ablation.py's seeds.json."""
     m = json.loads(path.read_text())
+    if "seeds" in m:  # seeds.train_over_seeds: one segmentation configuration over several seeds
+        o, score = m["options"], m["test"]["mean_instrument_dice"]
+        size = "x".join(map(str, o["image_size"])) if o["image_size"] else "256x320"
+        return [f"segmentation `--recipe {o['recipe']}`, {size}, {o['epochs']} epochs, seeds {m['seeds']}",
+                m["data_root"], f"test strict mean instrument Dice {stats.describe(score)}",
+                " / ".join(f"{t / 60:.0f}" for t in m["train_seconds"]) + " min per seed", m["device"],
+                f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']} --image-size "
+                f"{size} --epochs {o['epochs']} --seeds {' '.join(map(str, m['seeds']))}`"]
     if m.get("experiment") == "segmentation":
         o, test, fit = m["options"], m["test"], m["fit"]
         augment = f" --augment {o['augment']}" if o["augment"] != "none" else ""
@@ -439,14 +448,6 @@ def long_run_row(path: Path) -> list[str]:
                 f"{test['assignment_dice']:.3f})" + ("" if fit["complete"] else " (INCOMPLETE)"),
                 f"{fit['train_seconds']:.0f} s training, {m['wall_seconds']:.0f} s in all", m["device"],
                 f"`python train_segmentation.py --data DATA --out {path.parent}{augment}`"]
-    if "seeds" in m:
-        o, score = m["options"], m["test_mean_instrument_dice"]
-        size = "x".join(map(str, o["image_size"]))
-        return [f"segmentation `--recipe best`, {size}, {o['epochs']} epochs, seeds {m['seeds']}", m["data_root"],
-                f"test strict mean instrument Dice {score['mean']:.3f} (min {score['min']:.3f}, max {score['max']:.3f})",
-                " / ".join(f"{t / 60:.0f}" for t in m["train_seconds_per_seed"]) + " min per seed", m["device"],
-                f"`python ablation.py --data DATA --out {path.parent} --image-size {size} --epochs {o['epochs']} "
-                f"--confirm-seeds {' '.join(map(str, m['seeds']))}`"]
     schedule = f" --scheduler {m['scheduler']}" if m.get("scheduler", "none") != "none" else ""
     return [f"VGG16 `{m['mode']}`, {m['train_images']:,} train / {m['test_images']:,} test images at "
             f"{m['image_size']}x{m['image_size']}, {m['epochs']} epochs", m["data_root"],
@@ -490,7 +491,7 @@ def render(results: list[dict], runs: list[Path] = ()) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer steps, for a 2-core CPU (under 10 minutes)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--device", default="auto")

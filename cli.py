@@ -3,6 +3,7 @@ expected errors into one line on stderr and a non-zero exit instead of a traceba
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from datasets import DataError
-from engine import PRECISIONS, CheckpointError
+from engine import PRECISIONS, CheckpointError, DeviceUnavailable, RunFolderError
 from unet import DOWNSAMPLING
 
 
@@ -18,7 +19,19 @@ class UsageError(Exception):
     """A bad argument value found after parsing (for example a batch size larger than the data allows)."""
 
 
-EXPECTED_ERRORS = (DataError, CheckpointError, UsageError)
+EXPECTED_ERRORS = (DataError, CheckpointError, UsageError, DeviceUnavailable, RunFolderError)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the script's docstring as description, defaults shown by each flag's help, and a bad
+    argument reported in one line (argparse's own usage block runs to a dozen lines for these scripts)."""
+
+    def __init__(self, doc: str | None, **kwargs) -> None:
+        super().__init__(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -42,14 +55,58 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
     return value
+
+
+def label_fraction(text: str) -> float:
+    """A fraction in (0, 1] of the labelled training frames."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A fraction in [0, 1) (for example 0.02 of a frame)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
+    return value
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def device(text: str) -> str:
+    """auto, cpu, cuda, cuda:N or mps."""
+    if text in DEVICES or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {text!r}")
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", type=device, default="auto",
+                        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps (default auto)")
 
 
 def add_common_flags(parser: argparse.ArgumentParser, epochs: int | None, batch_size: int | None,
@@ -60,15 +117,31 @@ def add_common_flags(parser: argparse.ArgumentParser, epochs: int | None, batch_
     parser.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"default {batch_size}")
     parser.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr})")
     parser.add_argument("--limit", type=positive_int, help="use only the first N training items (quick runs)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation")
-    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed for weights, data order and augmentation (default 0)")
+    add_device_flag(parser)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="autocast precision; auto = bf16 where the device computes it natively, else fp32")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="CPU threads for torch (0 = torch's default, all cores); data are served from memory")
+    parser.add_argument("--workers", type=non_negative_int, default=0,
+                        help="CPU threads for torch (default 0 = torch's default, all cores); data are served from memory")
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="LAST_PT",
-                        help="continue an interrupted run from LAST_PT (alone: OUT/last.pt)")
+                        help="continue an interrupted run from LAST_PT (alone: OUT/last.pt) with the same options")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out (deleted first)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A Markdown table of dict rows (columns: every key, in order of first appearance; NaN as n/a)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_cell(row.get(k)) for k in keys) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
 
 
 def is_main_process() -> bool:
@@ -84,15 +157,6 @@ def finish(summary: str, complete: bool, stop_reason: str) -> int:
         print(f"error: training incomplete: {stop_reason}", file=sys.stderr)
         return 1
     return 0
-
-
-def resume_path(resume: str | None, out: Path) -> Path | None:
-    if resume is None:
-        return None
-    path = Path(out) / "last.pt" if resume == "latest" else Path(resume)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: nothing to resume (no such checkpoint)")
-    return path
 
 
 def main(run_cli: Callable[[], int | None]) -> None:

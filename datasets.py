@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 import atomic
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: segmentation entries keep the masks at their stored size
 SEG_SPLITS = ("train", "validation", "test")
 COLOR_SPLITS = {"train": "train_cor", "validation": "validation_cor"}
 SYNTHETIC_MARKER = "SYNTHETIC.json"
@@ -55,11 +55,14 @@ def load_mapping(path: Path) -> tuple[list[int], list[str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read mapping.json ({exc.__class__.__name__})") from None
     try:
-        pairs = json.loads(text, object_pairs_hook=list)
+        if not isinstance(json.loads(text), dict):
+            raise DataError(f"{path}: mapping.json must be a JSON object of grey level <-> class name, "
+                            f"not a {type(json.loads(text)).__name__}")
+        pairs = json.loads(text, object_pairs_hook=list)  # a list of (key, value): duplicates stay visible
     except json.JSONDecodeError:
         pairs = _parse_commaless(text, path)
-        warnings.warn(f"{path}: not valid JSON (commas missing, as the course ships it); read it anyway", stacklevel=2)
-    if not isinstance(pairs, list) or not pairs:
+        _warn_once(f"{path}: not valid JSON (commas missing, as the course ships it); read it anyway")
+    if not pairs:
         raise DataError(f"{path}: mapping.json must be a non-empty object of grey level <-> class name")
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
@@ -101,17 +104,20 @@ def _first_duplicate(items: Sequence) -> object:
 def list_samples(split_dir: Path, names: Sequence[str]) -> list[tuple[int, list[Path]]]:
     """Numerically sorted ``(index, [split_dir/<i>/<i><name> for name in names])`` for every index folder.
 
-    Indices may start anywhere and have gaps; stray files (.DS_Store, Icon\\r, notes) are ignored; a
-    non-numeric folder, a folder with only some of the files, or an empty split is an error.
+    Indices may start anywhere and have gaps; stray files (.DS_Store, Icon\\r, notes) are ignored, and so are
+    folders whose name is not ASCII decimal digits (one warning lists them: "٣" or "²" are not sample 3 or 2);
+    a folder with only some of the files, two folders of one index ("7" and "007"), or an empty split is an
+    error.
     """
     if not split_dir.is_dir():
         raise DataError(f"{split_dir}: split folder is missing")
-    samples = []
+    samples, others = [], []
     for entry in split_dir.iterdir():
         if not entry.is_dir():
             continue
-        if not entry.name.isdigit():
-            raise DataError(f"{entry}: unexpected folder, expected numeric sample folders <i>/")
+        if not (entry.name.isascii() and entry.name.isdigit()):
+            others.append(entry.name)
+            continue
         files = [entry / f"{entry.name}{name}" for name in names]
         present = [f.is_file() for f in files]
         if not all(present):
@@ -120,9 +126,24 @@ def list_samples(split_dir: Path, names: Sequence[str]) -> list[tuple[int, list[
             what = f"has {', '.join(found)} but not" if found else "lacks"
             raise DataError(f"{entry}: sample folder {what} {', '.join(missing)}")
         samples.append((int(entry.name), files))
+    if others:
+        _warn_once(f"{split_dir}: ignored {len(others)} folder(s) not named by a number: {', '.join(sorted(others)[:5])}")
     if not samples:
         raise DataError(f"{split_dir}: split is empty (no <i>/ sample folders)")
+    duplicate = _first_duplicate([index for index, _ in samples])
+    if duplicate is not None:
+        raise DataError(f"{split_dir}: two sample folders have the index {duplicate} (e.g. 7 and 007)")
     return sorted(samples)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A warning per message and process: the notebook reads the same data many times."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, stacklevel=3)
 
 
 def open_image(path: Path, mode: str | None) -> np.ndarray:
@@ -136,6 +157,9 @@ def open_image(path: Path, mode: str | None) -> np.ndarray:
                     raise DataError(f"{path}: mask must be 8-bit single-channel (mode L), got mode {image.mode}")
                 return np.array(image)
             return np.array(image.convert(mode))
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: image is larger than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); "
+                        f"refused") from None
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         reason = "unreadable or not an image" if isinstance(exc, UnidentifiedImageError) else str(exc)
         raise DataError(f"{path}: cannot decode image ({reason})") from None
@@ -200,8 +224,11 @@ def check_root(root: Path) -> Path:
 class EndoSegDataset(torch.utils.data.Dataset):
     """Frames and class-index masks of one segmentation split, decoded once and held as uint8.
 
-    Attributes: ``images`` N x 3 x H x W uint8, ``masks`` N x H x W uint8 class indices, ``indices`` the
-    folder numbers, ``class_names`` and ``grey_levels`` (class k has grey level grey_levels[k]).
+    Attributes: ``images`` N x 3 x h x w uint8 and ``masks`` N x h x w uint8 class indices at the training
+    size (``image_size``, default as stored); ``native_masks``: the N masks at the size they are stored at, one
+    H x W uint8 tensor each (views of ``masks`` when nothing was resized), which every score is computed
+    against; ``indices`` the folder numbers, ``class_names`` and ``grey_levels`` (class k has grey level
+    grey_levels[k]).
     Items: ``(image 3 x H x W float in [0, 1], mask H x W long)``, passed through ``augment`` if given.
     """
 
@@ -217,6 +244,8 @@ class EndoSegDataset(torch.utils.data.Dataset):
         extra = ("seg", image_size, self.grey_levels)
         data = cached(files, extra, lambda: self._decode([pair for _, pair in samples], image_size))
         self.images, self.masks = data["images"], data["masks"]
+        native = data.get("native_masks")
+        self.native_masks: list[torch.Tensor] = list(self.masks if native is None else native)
 
     def _decode(self, pairs: list[list[Path]], image_size: tuple[int, int] | None) -> dict:
         lut = np.full(256, 255, dtype=np.uint8)
@@ -230,12 +259,15 @@ class EndoSegDataset(torch.utils.data.Dataset):
             if (mask == 255).any():
                 unknown = sorted(set(np.unique(grey[mask == 255]).tolist()))
                 raise DataError(f"{mask_path}: grey level(s) {unknown} not in mapping.json {self.grey_levels}")
-            images.append(torch.from_numpy(frame).permute(2, 0, 1))
+            images.append(resize_uint8(torch.from_numpy(frame).permute(2, 0, 1)[None], image_size, nearest=False)[0])
             masks.append(torch.from_numpy(mask))
-        _check_same_size(images, pairs)
-        images = resize_uint8(torch.stack(images), image_size, nearest=False)
-        masks = resize_uint8(torch.stack(masks)[:, None], image_size, nearest=True)[:, 0]
-        return {"images": images.contiguous(), "masks": masks.contiguous()}
+        _check_same_size(images, [pair[0] for pair in pairs])
+        resized = [resize_uint8(m[None, None], image_size, nearest=True)[0, 0] for m in masks]
+        data = {"images": torch.stack(images).contiguous(), "masks": torch.stack(resized).contiguous()}
+        if any(r.shape != m.shape for r, m in zip(resized, masks)):
+            same = len({m.shape for m in masks}) == 1
+            data["native_masks"] = torch.stack(masks).contiguous() if same else masks
+        return data
 
     @property
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,11 +313,10 @@ class ColorizationDataset(torch.utils.data.Dataset):
             grey, rgb = open_image(grey_path, "L"), open_image(rgb_path, "RGB")
             if grey.shape != rgb.shape[:2]:
                 raise DataError(f"{grey_path}: grey image is {_wh(grey)} but {rgb_path.name} is {_wh(rgb)}")
-            greys.append(torch.from_numpy(grey)[None])
-            rgbs.append(torch.from_numpy(rgb).permute(2, 0, 1))
-        _check_same_size(greys, pairs)
-        return {"grey": resize_uint8(torch.stack(greys), image_size, False).contiguous(),
-                "rgb": resize_uint8(torch.stack(rgbs), image_size, False).contiguous()}
+            greys.append(resize_uint8(torch.from_numpy(grey)[None, None], image_size, False)[0])
+            rgbs.append(resize_uint8(torch.from_numpy(rgb).permute(2, 0, 1)[None], image_size, False)[0])
+        _check_same_size(greys, [pair[0] for pair in pairs])
+        return {"grey": torch.stack(greys).contiguous(), "rgb": torch.stack(rgbs).contiguous()}
 
     @property
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,13 +333,15 @@ def _wh(array: np.ndarray) -> str:
     return f"{array.shape[1]}x{array.shape[0]}"
 
 
-def _check_same_size(images: list[torch.Tensor], pairs: list[list[Path]]) -> None:
-    """Frames of one split must share a size to be batched (resize with image_size otherwise)."""
-    first = images[0].shape[-2:]
-    for image, pair in zip(images, pairs):
-        if image.shape[-2:] != first:
-            raise DataError(f"{pair[0]}: size {image.shape[-1]}x{image.shape[-2]} differs from the split's "
-                            f"first frame {first[1]}x{first[0]}; pass an image size to resize")
+def _check_same_size(images: list[torch.Tensor], paths: list[Path]) -> None:
+    """Frames of one split must share a size (after the requested resize) to be batched; the error names a
+    frame whose size differs from the split's most common one."""
+    sizes = [tuple(image.shape[-2:]) for image in images]
+    common = max(set(sizes), key=sizes.count)
+    for size, path in zip(sizes, paths):
+        if size != common:
+            raise DataError(f"{path}: size {size[1]}x{size[0]} differs from the {sizes.count(common)} other frames' "
+                            f"{common[1]}x{common[0]}; pass an image size (--image-size HxW) to resize them all")
 
 
 # ------------------------------------------------------------------------------------------- batching

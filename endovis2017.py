@@ -11,7 +11,6 @@ training sequences' frames (grey + RGB) and validation_cor the validation sequen
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -107,7 +106,7 @@ def convert(release: str | Path, out: str | Path, val: list[int], test: list[int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("release", type=Path, help="folder with instrument_dataset_1 ... instrument_dataset_8")
     parser.add_argument("out", type=Path, help="data root to write")
     parser.add_argument("--val", type=int, nargs="+", default=[7], help="validation sequences (default 7)")

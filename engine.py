@@ -18,6 +18,8 @@ import math
 import os
 import platform
 import random
+import shutil
+import tempfile
 import sys
 import time
 from dataclasses import dataclass
@@ -34,8 +36,16 @@ import atomic
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+class DeviceUnavailable(Exception):
+    """The requested device does not exist on this machine; one line naming it."""
+
+
 class CheckpointError(Exception):
     """A checkpoint that cannot be used (truncated, another task or architecture); one line naming the file."""
+
+
+class RunFolderError(Exception):
+    """An output folder that cannot take a run (a file, not writable, another run's files); one line."""
 
 
 # ------------------------------------------------------------------------------------------------ runtime
@@ -122,6 +132,11 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     dev = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    if dev.type == "cuda" and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
+        raise DeviceUnavailable(f"--device {device}: no such CUDA device on this machine "
+                                f"({torch.cuda.device_count()} visible); use --device cpu or auto")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceUnavailable(f"--device {device}: MPS is not available on this machine; use --device cpu or auto")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if dev.type == "cpu" and keep_memory:
@@ -206,14 +221,80 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: str | Path, kind: str | None = None) -> dict:
+# --------------------------------------------------------------------------------------------- run folders
+RUN_FILES = ("metrics.json", "history.json", "last.pt", "best.pt", "seeds.json", "sweep.csv", "ablation.json")
+UNSHAPING_OPTIONS = ("device", "workers", "progress", "resume", "overwrite")  # change nothing a run computes
+
+
+def run_files(folder: Path) -> list[str]:
+    """The files of this project's runs found in ``folder`` or one level below it (seed and sweep folders)."""
+    found = [p for name in RUN_FILES for p in (folder / name, *folder.glob(f"*/{name}")) if p.is_file()]
+    return sorted(str(p.relative_to(folder)) for p in found)
+
+
+def prepare_run(out: str | Path, resume: str | Path | None, overwrite: bool, kind: str,
+                options: dict) -> Path | None:
+    """Checks (and with ``overwrite`` clears) the output folder before any data is read; returns the
+    checkpoint to resume from (``resume``: "latest" for OUT/last.pt, or a path), or None.
+
+    Refused, each with one line: ``out`` an existing file or not writable; a folder that holds an earlier
+    run, unless ``resume`` continues it or ``overwrite`` replaces it (only a folder of this project's runs
+    is ever deleted); a folder of other files; a resume whose checkpoint was trained with other ``options``
+    (every option that shapes the run must be equal; ``epochs`` may only grow, and not under a schedule
+    that depends on it).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out}: is an existing file, not a folder")
+    checkpoint = None
+    if resume is not None:
+        if overwrite:
+            raise RunFolderError("--resume continues a run and --overwrite replaces it: give one of them")
+        checkpoint = out / "last.pt" if resume == "latest" else Path(resume)
+        check_resume(checkpoint, kind, options)
+    elif out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()):
+        earlier = run_files(out)
+        if not earlier:
+            raise RunFolderError(f"--out {out}: holds files that are not a run of this project; choose a new or "
+                                 f"empty folder")
+        if not overwrite:
+            raise RunFolderError(f"--out {out}: holds an earlier run ({', '.join(earlier[:3])}); pass --resume to "
+                                 f"continue it or --overwrite to replace it")
+        if int(os.environ.get("RANK", 0)) == 0:
+            shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise RunFolderError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    return checkpoint
+
+
+def check_resume(path: Path, kind: str, options: dict) -> None:
+    """Refuses (one line naming every difference) to resume a checkpoint trained with other options."""
+    saved = load_checkpoint(path, kind, mmap=True)["meta"].get("options")
+    if saved is None:
+        raise CheckpointError(f"{path}: checkpoint records no options, so a resume cannot be checked")
+    now = json.loads(json.dumps(options, default=str))
+    keys = sorted((set(saved) | set(now)) - set(UNSHAPING_OPTIONS) - {"epochs"})
+    problems = [f"{k} {saved.get(k)!r} in the checkpoint, {now.get(k)!r} now" for k in keys if saved.get(k) != now.get(k)]
+    if now.get("epochs", 0) < saved.get("epochs", 0):
+        problems.append(f"epochs {now['epochs']} is below the checkpoint's budget {saved['epochs']} (it may only grow)")
+    elif now.get("epochs") != saved.get("epochs") and saved.get("scheduler", "none") != "none":
+        problems.append(f"epochs {now['epochs']} differs from {saved['epochs']}, which the {saved['scheduler']} "
+                        f"schedule depends on")
+    if problems:
+        raise CheckpointError(f"{path}: cannot resume with other options: {'; '.join(problems)}")
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None, mmap: bool = False) -> dict:
     """Loads a checkpoint written by this project (tensors and plain values only: no code is unpickled).
     ``kind``: the task it must come from ("segmentation", "colorization", ...), checked."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or of another format ({reason})") from None
@@ -323,7 +404,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, 
             break
         model.eval()
         sync_buffers(model)
-        with torch.no_grad(), runtime.autocast():
+        with torch.no_grad():  # evaluate() chooses its precision: segmentation scores are computed in float32
             last_eval = evaluate(model)
         metrics = {k: v for k, v in last_eval.items() if isinstance(v, (int, float))}
         lr = optimizer.param_groups[0]["lr"]

@@ -54,30 +54,28 @@ def curves(histories: dict[str, list[dict]], keys: Sequence[str], ylabel: str, t
     return save(fig, path)
 
 
-def colour_masks(masks: torch.Tensor, num_classes: int) -> np.ndarray:
-    """N x H x W class indices -> N x H x W x 3 uint8 colours."""
-    return class_colours(num_classes)[masks.cpu().numpy()]
-
-
-def predictions(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, class_names: Sequence[str],
-                path: Path, title: str) -> Path:
-    """Rows of frame | ground truth | prediction, with a colour legend of the class names."""
+def predictions(images: torch.Tensor, truth: Sequence[torch.Tensor], pred: Sequence[torch.Tensor],
+                class_names: Sequence[str], path: Path, title: str) -> Path:
+    """Rows of frame | ground truth | prediction, with a colour legend of the class names. ``images``:
+    N x 3 x h x w (uint8, or float in [0, 1]); ``truth`` and ``pred``: N class-index masks of any size each
+    (shown at the frame's extent)."""
     n = len(images)
-    fig, axes = plt.subplots(n, 3, figsize=(9, 2.4 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 3, figsize=(11, 3.0 * n + 0.6), squeeze=False)
     frames = images.permute(0, 2, 3, 1).float().cpu().numpy()
     frames = frames / 255 if images.dtype == torch.uint8 else frames
-    k = len(class_names)
-    for row, (frame, gt, pr) in enumerate(zip(frames, colour_masks(truth, k), colour_masks(pred, k))):
-        for ax, picture, name in zip(axes[row], (frame, gt, pr), ("frame", "ground truth", "prediction")):
-            ax.imshow(picture)
+    colours = class_colours(len(class_names))
+    for row, (frame, gt, pr) in enumerate(zip(frames, truth, pred)):
+        for ax, picture, name in zip(axes[row], (frame, colours[gt.cpu().numpy()], colours[pr.cpu().numpy()]),
+                                     ("frame", "ground truth", "prediction")):
+            ax.imshow(picture, extent=(0, frame.shape[1], frame.shape[0], 0))
             ax.set_axis_off()
             if row == 0:
-                ax.set_title(name)
-    colours = class_colours(k) / 255
-    fig.legend(handles=[Patch(color=colours[i], label=name) for i, name in enumerate(class_names)],
-               loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+                ax.set_title(name, fontsize=12)
+    fig.legend(handles=[Patch(color=colours[i] / 255, label=name.replace("_", " "))
+                        for i, name in enumerate(class_names)],
+               loc="lower center", ncol=4, fontsize=11, bbox_to_anchor=(0.5, 0), frameon=False)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout(rect=(0, 0.9 / (3.0 * n + 0.6) + 0.04, 1, 1))
     return save(fig, path)
 
 

@@ -10,7 +10,6 @@ band = min to max).
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
@@ -19,12 +18,15 @@ import cli
 import figures
 import train_segmentation
 from datasets import is_synthetic
+from engine import prepare_run
 
 
 def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: list[float], seeds: list[int],
-        recipe: str = "assignment", **overrides) -> list[dict]:
-    """Trains every (init, fraction, seed); returns the table rows (also written to CSV and plotted)."""
+        recipe: str = "assignment", overwrite: bool = False, **overrides) -> list[dict]:
+    """Trains every (init, fraction, seed); returns the table rows (also written to CSV and plotted).
+    ``overwrite``: replace an earlier label-efficiency run in ``out``."""
     out = Path(out)
+    prepare_run(out, None, overwrite, "segmentation", {})
     rows = []
     for init_name, init in (("scratch", None), ("pretrained", init_from)):
         for fraction in fractions:
@@ -49,7 +51,7 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--init-from", type=Path, required=True, help="colorization best.pt")

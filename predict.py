@@ -1,6 +1,19 @@
-"""Segment frames with a trained model: ``python predict.py --weights best.pt --input FRAME_OR_DIR --out DIR``
-writes, per frame, the mask in the dataset's grey levels (``<name>_mask.png``) and a colour overlay
-(``<name>_overlay.png``). Importable: ``predict(model, images) -> class indices``."""
+"""Segment frames with a trained model:
+
+    python predict.py --weights runs/1a/best.pt --input FRAME_OR_FOLDER --out runs/pred
+
+For every frame (``*.jpg``, ``*.png``, ... found recursively in a folder), writes the mask in the data set's
+grey levels and a colour overlay under ``--out``, mirroring the folder tree of ``--input``
+(``test/3/3_input.jpg`` -> ``OUT/test/3/3_mask.png`` and ``OUT/test/3/3_overlay.png``). The frame is resized to
+the size the model was trained at and the prediction is made at the frame's own size, by the same code and
+in the same precision as every score in metrics.json (``inference.py``), with the run's own test-time
+options (flip TTA, small-class floor) unless overridden.
+
+Safe by construction: ``--out`` may not lie inside the input folder or inside the data root it belongs to,
+no file that this command did not write is ever replaced (it keeps a list in ``OUT/PREDICTIONS.json``),
+ground-truth masks (``*_mask.png``) and earlier outputs are skipped and counted, and every check runs
+before the first frame is read.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,117 +21,121 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
+import atomic
 import cli
-from datasets import DataError, open_image, resize_uint8
+from datasets import DataError, open_image
 from engine import load_checkpoint, load_weights, setup_runtime
 from figures import class_colours
-from unet import DOWNSAMPLING, UNet
+from inference import predict_frames
+from train_segmentation import input_size
+from unet import UNet
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
-
-
-def segmentation_probs(model: torch.nn.Module, images: torch.Tensor, tta: bool = False) -> torch.Tensor:
-    """Softmax probabilities N x C x H x W of float images N x 3 x H x W in [0, 1]; ``tta`` averages them
-    over the identity and the horizontal and vertical flips (the flips the model was trained with)."""
-    images = images.contiguous(memory_format=torch.channels_last)
-    probs = model(images).float().softmax(dim=1)
-    if tta:
-        for dims in ((3,), (2,)):
-            probs += model(images.flip(dims)).float().softmax(dim=1).flip(dims)
-        probs /= 3
-    return probs
-
-
-def drop_small_classes(probs: torch.Tensor, min_region: float) -> torch.Tensor:
-    """Class indices N x H x W from probabilities N x C x H x W, where an instrument class predicted on fewer
-    than ``min_region`` (a fraction) of an image's pixels is dropped from that image and its pixels go to
-    their most probable remaining class (background, or a class that does cover enough of the image).
-    Scattered false detections of classes absent from a frame then stop costing a whole class its Dice;
-    background is never dropped. ``min_region=0`` is a plain argmax."""
-    pred = probs.argmax(dim=1)
-    if min_region <= 0:
-        return pred
-    n, c = probs.shape[:2]
-    flat = (torch.arange(n, device=pred.device).view(n, 1) * c + pred.flatten(1)).flatten()
-    area = torch.bincount(flat, minlength=n * c).view(n, c)
-    small = area < min_region * pred[0].numel()  # classes with no pixels too: they must not receive any
-    small[:, 0] = False
-    return probs.masked_fill(small[:, :, None, None], -1.0).argmax(dim=1)
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, images: torch.Tensor, tta: bool = False, min_region: float = 0.0) -> torch.Tensor:
-    """Class indices N x H x W (long) for float images N x 3 x H x W in [0, 1] (or uint8 0-255)."""
-    if images.dtype == torch.uint8:
-        images = images.float() / 255
-    was_training = model.training
-    model.eval()
-    try:
-        return drop_small_classes(segmentation_probs(model, images, tta), min_region)
-    finally:
-        model.train(was_training)
+OUTPUT_LIST = "PREDICTIONS.json"  # what this command wrote into an output folder: the only files it may replace
+OUTPUT_SUFFIXES = ("_mask.png", "_overlay.png")
 
 
 def load_segmentation_model(path: Path, device: torch.device) -> tuple[UNet, dict]:
-    """The U-Net of a segmentation checkpoint (best.pt or last.pt) and its meta."""
+    """The U-Net of a segmentation checkpoint (best.pt or last.pt) and its meta, with ``input_size`` (H, W)
+    set to the size its weights were trained at."""
     ckpt = load_checkpoint(path, "segmentation")
     model = UNet(**ckpt["meta"]["arch"])
     load_weights(model, ckpt, path)
-    return model.to(device, memory_format=torch.channels_last).eval(), ckpt["meta"]
+    meta = {**ckpt["meta"], "input_size": input_size(ckpt["meta"], ckpt["epoch"])}
+    return model.to(device, memory_format=torch.channels_last).eval(), meta
 
 
-def frames_in(path: Path) -> list[Path]:
-    if path.is_dir():
-        frames = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and "_mask" not in p.stem)
-        if not frames:
-            raise DataError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
-        return frames
-    if not path.is_file():
-        raise DataError(f"{path}: input frame or folder does not exist")
-    return [path]
+def data_root_of(path: Path) -> Path | None:
+    """The nearest folder at or above ``path`` that holds a mapping.json: the data root it belongs to."""
+    return next((p for p in [path, *path.parents] if (p / "mapping.json").is_file()), None)
 
 
-def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", tta: bool = False,
-                  min_region: float = 0.0) -> list[Path]:
-    """Writes ``<stem>_mask.png`` (grey levels of mapping.json) and ``<stem>_overlay.png`` per frame;
-    frames are resized to the training size for the model and the mask back to the frame's size."""
+def plan(inputs: Path, out: Path) -> tuple[list[tuple[Path, Path]], dict[str, int]]:
+    """(frame, output stem) pairs and the counts of skipped files; refuses (one line) an ``out`` inside the
+    input folder or its data root, and outputs that would replace a file this command did not write."""
+    inputs, out = inputs.resolve(), out.resolve()
+    if not inputs.exists():
+        raise DataError(f"{inputs}: input frame or folder does not exist")
+    folder = inputs if inputs.is_dir() else inputs.parent
+    root = data_root_of(folder)
+    for forbidden, what in ((inputs if inputs.is_dir() else None, "the input folder"), (root, "the data root")):
+        if forbidden is not None and out.is_relative_to(forbidden):
+            raise cli.UsageError(f"--out {out} lies inside {what} {forbidden}; predictions never write into data")
+    if out.exists() and not out.is_dir():
+        raise cli.UsageError(f"--out {out} is an existing file, not a folder")
+    skipped = {"ground-truth masks (*_mask.png)": 0, "outputs of an earlier prediction": 0, "other files": 0}
+    pairs = []
+    for path in sorted(inputs.rglob("*")) if inputs.is_dir() else [inputs]:
+        if not path.is_file():
+            continue
+        if (path.parent / OUTPUT_LIST).is_file() or path.name.endswith("_overlay.png"):
+            skipped["outputs of an earlier prediction"] += 1
+        elif path.name.endswith("_mask.png"):
+            skipped["ground-truth masks (*_mask.png)"] += 1
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped["other files"] += int(not path.name.startswith("."))
+        else:
+            relative = path.relative_to(folder)
+            pairs.append((path, out / relative.parent / path.stem.removesuffix("_input")))
+    if not pairs:
+        raise DataError(f"{inputs}: no frame to segment ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    ours = set(atomic.read_json_list(out / OUTPUT_LIST))
+    for _, stem in pairs:
+        for suffix in OUTPUT_SUFFIXES:
+            target = Path(f"{stem}{suffix}")
+            if target.exists() and str(target.relative_to(out)) not in ours:
+                raise cli.UsageError(f"{target}: exists and was not written by predict.py; choose another --out")
+    return pairs, skipped
+
+
+def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", tta: bool | None = None,
+                  min_region: float | None = None) -> list[Path]:
+    """Writes ``<stem>_mask.png`` (grey levels of mapping.json) and ``<stem>_overlay.png`` per frame, mirroring
+    the input tree under ``out``; returns the mask paths. ``tta``/``min_region``: None takes the run's own."""
+    pairs, skipped = plan(Path(inputs), Path(out))
     runtime = setup_runtime(device, "fp32")
     model, meta = load_segmentation_model(weights, runtime.device)
+    tta = meta["tta"] if tta is None else tta
+    min_region = meta["min_region"] if min_region is None else min_region
     grey_levels = np.array(meta["grey_levels"], dtype=np.uint8)
     colours = class_colours(len(grey_levels))
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for frame_path in frames_in(inputs):
+    out = Path(out).resolve()
+    written = set(atomic.read_json_list(out / OUTPUT_LIST))
+    masks = []
+    for frame_path, stem in pairs:
         frame = torch.from_numpy(open_image(frame_path, "RGB")).permute(2, 0, 1)[None]
-        h, w = frame.shape[-2:]
-        size = tuple(meta.get("image_size") or (h - h % DOWNSAMPLING, w - w % DOWNSAMPLING))
-        pred = predict(model, resize_uint8(frame, size, nearest=False).to(runtime.device), tta, min_region)
-        pred = resize_uint8(pred[:, None].to(torch.uint8).cpu(), (h, w), nearest=True)[0, 0].numpy()
-        stem = frame_path.stem.removesuffix("_input")
-        Image.fromarray(grey_levels[pred]).save(out / f"{stem}_mask.png")
+        pred = predict_frames(model, frame.to(runtime.device), meta["input_size"], tta, min_region)[0].cpu().numpy()
         rgb = frame[0].permute(1, 2, 0).numpy().astype(np.float32)
         overlay = np.where(pred[..., None] > 0, 0.45 * rgb + 0.55 * colours[pred], rgb).astype(np.uint8)
-        Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
-        written.append(out / f"{stem}_mask.png")
-    return written
+        for suffix, picture in zip(OUTPUT_SUFFIXES, (grey_levels[pred], overlay)):
+            target = Path(f"{stem}{suffix}")
+            written.add(str(target.relative_to(out)))
+            atomic.write_json(sorted(written), out / OUTPUT_LIST)  # listed before written: a kill leaves no stranger
+            atomic.save_png(picture, target)
+        masks.append(Path(f"{stem}{OUTPUT_SUFFIXES[0]}"))
+    for what, count in skipped.items():
+        if count:
+            print(f"skipped {count} {what}")
+    return masks
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--weights", type=Path, required=True, help="segmentation checkpoint (best.pt)")
     parser.add_argument("--input", type=Path, required=True, help="a frame, or a folder searched recursively")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
-    parser.add_argument("--min-region", type=float, default=0.0,
-                        help="drop an instrument class covering less than this fraction of a frame (e.g. 0.005)")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, required=True, help="output folder (mirrors the input tree)")
+    cli.add_device_flag(parser)
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction,
+                        help="average over flips (default: as the run was evaluated)")
+    parser.add_argument("--min-region", type=cli.fraction,
+                        help="drop an instrument class covering less than this fraction of a frame "
+                             "(default: as the run was evaluated)")
+    args = parser.parse_args(argv)
 
     def body() -> None:
         written = predict_files(args.weights, args.input, args.out, args.device, args.tta, args.min_region)
-        print(f"wrote {len(written)} masks and overlays to {args.out}")
+        print(f"wrote {len(written)} masks and overlays under {args.out}")
 
     cli.main(body)
 

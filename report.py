@@ -6,7 +6,6 @@ notebook and the report say the same thing with the same numbers, all read from 
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import math
@@ -442,7 +441,7 @@ def title_page(pages: PageWriter, summary: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
     parser.add_argument("--pdf", type=Path, help="output PDF (default: report.pdf beside the results folder)")
     parser.add_argument("--plots", type=Path, help="figure folder (default: plots/ beside the results folder)")

@@ -8,7 +8,6 @@ saved with every output up to the failure, and the exit status is 1.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 import atomic
+import cli
 
 ROOT = Path(__file__).resolve().parent
 
@@ -37,7 +37,7 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--notebook", type=Path, default=ROOT / "hw6.ipynb")
     parser.add_argument("--output", type=Path, help="executed notebook (default: overwrite --notebook)")
     parser.add_argument("--profile", help="sets HW6_PROFILE (full, quick, smoke)")

@@ -18,7 +18,7 @@ import atomic
 import profiles
 import synthetic_endo
 import transfer_vgg
-from datasets import DataError, is_synthetic
+from datasets import DataError, check_root, is_synthetic
 from engine import setup_runtime
 
 
@@ -63,16 +63,14 @@ class Session:
 
 
 def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_weights: str, out: str) -> Session:
-    """Resolves the notebook's parameters; generates the synthetic default when ``data_root`` is empty or
-    absent; starts results/summary.json with the run's provenance."""
+    """Resolves the notebook's parameters; generates the synthetic default only when ``data_root`` is empty (a
+    ``data_root`` that does not exist is an error); starts results/summary.json with the run's provenance."""
     prof = profiles.get(profile)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if data_root and Path(data_root).is_dir():
-        data = Path(data_root)
+    if data_root:
+        data = check_root(Path(data_root))  # a mistyped root is an error, never a silent switch to other data
     else:
-        if data_root:
-            print(f"DATA_ROOT {data_root} does not exist: using the synthetic default instead")
         data = Path("data") / f"synthetic-{profile}" if out == "results" else out_dir.parent / f"synthetic-{profile}"
         if not (data / "SYNTHETIC.json").is_file():
             print(f"generating the synthetic default data in {data} ...")

@@ -1,6 +1,6 @@
 """The embedded default data: a procedural, synthetic endoscopic instrument-segmentation data set.
 
-    python synthetic_endo.py OUT [--seed 0] [--n-train 200 --n-val 40 --n-test 40
+    python synthetic_endo.py --out OUT [--seed 0] [--n-train 200 --n-val 40 --n-test 40
                                   --n-color-train 400 --n-color-val 40] [--size 256x320]
 
 Writes a data root in the assignment's exact layout (segmentation splits, colorization train_cor and
@@ -12,7 +12,6 @@ Deterministic for a seed: frame k of a split depends only on (seed, split, k).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -165,30 +164,39 @@ def generate(out: str | Path, seed: int = 0, n_train: int = 200, n_val: int = 40
              n_color_train: int = 400, n_color_val: int = 40, size: tuple[int, int] = (256, 320)) -> Path:
     """Writes the synthetic data root to ``out`` and returns it."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / "SYNTHETIC.json").is_file():
-        raise cli.UsageError(f"{out}: folder exists and is not a synthetic data root; choose an empty folder")
     splits = [("segmentation", "train", n_train), ("segmentation", "validation", n_val), ("segmentation", "test", n_test),
               ("colorization", "train_cor", n_color_train), ("colorization", "validation_cor", n_color_val)]
+    record = {"generator": "synthetic_endo.py", "seed": seed, "size": list(size),
+              "counts": {folder: count for _, folder, count in splits}}
+    if out.exists() and not out.is_dir():
+        raise cli.UsageError(f"--out {out}: is an existing file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        marker = out / "SYNTHETIC.json"
+        if not marker.is_file():
+            raise cli.UsageError(f"--out {out}: folder exists and is not a synthetic data root; choose an empty folder")
+        if json.loads(marker.read_text()) != record:
+            raise cli.UsageError(f"--out {out}: holds synthetic data generated with other settings "
+                                 f"({marker.name}); choose another folder or delete it")
+        return out  # already generated with exactly these settings
     for task, folder, count in tqdm(splits, desc="synthetic data", unit="split"):
         write_split(out / task, folder, count, seed, size, colorization=task == "colorization")
     atomic.write_text(json.dumps({str(g): n for g, n in zip(GREY_LEVELS, CLASS_NAMES)}, indent=1) + "\n",
                       out / "mapping.json")
-    atomic.write_json({"generator": "synthetic_endo.py", "seed": seed, "size": list(size),
-                       "counts": {folder: count for _, folder, count in splits}}, out / "SYNTHETIC.json")
+    atomic.write_json(record, out / "SYNTHETIC.json")  # last: a root without it is incomplete
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path, help="output data root (created)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=cli.positive_int, default=200)
-    parser.add_argument("--n-val", type=cli.positive_int, default=40)
-    parser.add_argument("--n-test", type=cli.positive_int, default=40)
-    parser.add_argument("--n-color-train", type=cli.positive_int, default=400)
-    parser.add_argument("--n-color-val", type=cli.positive_int, default=40)
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.ArgumentParser(__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="output data root (created)")
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0, help="generator seed (default 0)")
+    parser.add_argument("--n-train", type=cli.positive_int, default=200, help="segmentation train frames (default 200)")
+    parser.add_argument("--n-val", type=cli.positive_int, default=40, help="validation frames (default 40)")
+    parser.add_argument("--n-test", type=cli.positive_int, default=40, help="test frames (default 40)")
+    parser.add_argument("--n-color-train", type=cli.positive_int, default=400, help="train_cor pairs (default 400)")
+    parser.add_argument("--n-color-val", type=cli.positive_int, default=40, help="validation_cor pairs (default 40)")
     parser.add_argument("--size", type=cli.image_size, default=(256, 320), help="HxW (default 256x320)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cli.main(lambda: print(f"wrote {generate(args.out, args.seed, args.n_train, args.n_val, args.n_test, args.n_color_train, args.n_color_val, args.size)}"))
 
 

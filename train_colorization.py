@@ -9,7 +9,7 @@ and PSNR). Fine-tune segmentation from it with ``train_segmentation.py --init-fr
 """
 from __future__ import annotations
 
-import argparse
+import json
 import math
 import time
 import warnings
@@ -22,11 +22,13 @@ import atomic
 import cli
 import figures
 from datasets import ColorizationDataset, InMemoryLoader, is_synthetic
-from engine import FitConfig, Runtime, adam, all_reduce_sum, fit, seed_everything, setup_runtime, unwrap
+from engine import (FitConfig, Runtime, adam, all_reduce_sum, fit, prepare_run, seed_everything, setup_runtime,
+                    unwrap)
 from unet import UNet
 
 DEFAULTS = dict(epochs=100, patience=10, batch_size=10, lr=1e-3, image_size=None, limit=None, batch_norm=True,
-                seed=0, device="auto", precision="auto", workers=0, resume=None, progress=True)
+                seed=0, device="auto", precision="auto", workers=0, resume=None, overwrite=False,
+                progress=True)
 
 
 def colorize(model: torch.nn.Module, grey: torch.Tensor) -> torch.Tensor:
@@ -60,6 +62,8 @@ def train(data: str | Path, out: str | Path, **overrides) -> dict:
     o = {**DEFAULTS, **overrides}
     out = Path(out)
     t0 = time.perf_counter()
+    shaping = {**o, "data": str(Path(data).resolve())}
+    resume = prepare_run(out, o["resume"], o["overwrite"], "colorization", shaping)
     runtime = setup_runtime(o["device"], o["precision"], o["workers"])
     seed_everything(o["seed"])
     train_ds = ColorizationDataset(data, "train", o["image_size"])
@@ -77,9 +81,10 @@ def train(data: str | Path, out: str | Path, **overrides) -> dict:
     def train_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return F.mse_loss(colorize(model, batch[0].float() / 255), batch[1].float() / 255)
 
-    meta = {"kind": "colorization", "arch": unwrap(model).arch, "image_size": tuple(train_ds.grey.shape[-2:])}
+    meta = {"kind": "colorization", "arch": unwrap(model).arch, "image_size": tuple(train_ds.grey.shape[-2:]),
+            "options": json.loads(json.dumps(shaping, default=str))}
     config = FitConfig(out=out, epochs=o["epochs"], patience=o["patience"],
-                       resume=cli.resume_path(o["resume"], out), progress=o["progress"])
+                       resume=resume, progress=o["progress"])
     result = fit(model, optimizer, loader, train_loss,
                  lambda m: evaluate_colorization(m, val_ds, runtime, o["batch_size"]), config, runtime, meta)
     validation = result.evaluation or evaluate_colorization(model, val_ds, runtime, o["batch_size"])
@@ -108,7 +113,7 @@ def train(data: str | Path, out: str | Path, **overrides) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="data root (colorization/train_cor, ...)")
     cli.add_common_flags(parser, DEFAULTS["epochs"], DEFAULTS["batch_size"], DEFAULTS["lr"])
     parser.add_argument("--patience", type=cli.positive_int, default=DEFAULTS["patience"],

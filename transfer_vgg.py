@@ -12,7 +12,6 @@ Writes OUT/history.json|csv, curves.png, metrics.json, confusion.png and last.pt
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import time
 from pathlib import Path
@@ -27,8 +26,8 @@ import atomic
 import cli
 import figures
 from datasets import DataError, InMemoryLoader
-from engine import (SCHEDULERS, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, seed_everything,
-                    setup_runtime, unwrap)
+from engine import (SCHEDULERS, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, prepare_run,
+                    seed_everything, setup_runtime, unwrap)
 
 MODES = ("scratch", "frozen", "finetune-fc", "finetune-all")
 CLASS_NAMES = FashionMNIST.classes
@@ -43,6 +42,7 @@ MODE_DEFAULTS = {
     "finetune-fc": dict(epochs=10, batch_size=256, lr=1e-4, image_size=64),
     "finetune-all": dict(epochs=5, batch_size=64, lr=1e-5, image_size=64),
 }
+MIN_IMAGE_SIZE = 32  # VGG16 halves the image five times
 IDX_FILES = {"train-images-idx3-ubyte": 2051, "train-labels-idx1-ubyte": 2049,
              "t10k-images-idx3-ubyte": 2051, "t10k-labels-idx1-ubyte": 2049}
 
@@ -245,7 +245,7 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
         lr: float | None = None, image_size: int | None = None, limit: int | None = None,
         test_limit: int | None = None, weights: Path | None = None, cache: bool = True, seed: int = 0,
         device: str = "auto", precision: str = "auto", workers: int = 0, resume: str | None = None,
-        progress: bool = True, scheduler: str = "none") -> dict:
+        progress: bool = True, scheduler: str = "none", overwrite: bool = False) -> dict:
     """Trains VGG16 on Fashion-MNIST in ``mode``; returns the metrics.json content (None values take
     MODE_DEFAULTS[mode]). ``limit``/``test_limit`` take the first N training/test images; ``scheduler``
     "cosine" anneals the learning rate to 0 over ``epochs`` (stepped once per epoch)."""
@@ -256,8 +256,14 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
     d = MODE_DEFAULTS[mode]
     epochs, batch_size, lr = epochs or d["epochs"], batch_size or d["batch_size"], lr or d["lr"]
     size = image_size or d["image_size"]
+    if size < MIN_IMAGE_SIZE:
+        raise cli.UsageError(f"--image-size {size}: VGG16's five poolings need at least {MIN_IMAGE_SIZE} pixels")
     out = Path(out)
     t0 = time.perf_counter()
+    shaping = dict(mode=mode, data=str(Path(data).resolve()), epochs=epochs, batch_size=batch_size, lr=lr,
+                   image_size=size, limit=limit, test_limit=test_limit, weights=str(weights), cache=cache, seed=seed,
+                   precision=precision, scheduler=scheduler)
+    resume_from = prepare_run(out, resume, overwrite, f"vgg16-{mode}", shaping)
     runtime = setup_runtime(device, precision, workers)
     seed_everything(seed)
     train_x, train_y = (t[:limit] for t in load_fashion_mnist(data, train=True))
@@ -299,9 +305,9 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
     def evaluate(model: nn.Module) -> dict:
         return evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))
 
-    meta = {"kind": f"vgg16-{mode}", "image_size": size, "cached_features": cached}
+    meta = {"kind": f"vgg16-{mode}", "image_size": size, "cached_features": cached, "options": shaping}
     config = FitConfig(out=out, epochs=epochs, patience=None, monitor="test_accuracy", maximize=True,
-                       resume=cli.resume_path(resume, out), progress=progress, restore_best=False)
+                       resume=resume_from, progress=progress, restore_best=False)
     result = fit(model, optimizer, loader, train_loss, evaluate, config, runtime, meta, lr_schedule)
     final = result.evaluation or evaluate_classifier(model, test_set, prepare, runtime, max(batch_size, 256))
     metrics = {
@@ -328,8 +334,7 @@ def run(mode: str, data: str | Path, out: str | Path, epochs: int | None = None,
 
 def main(argv: list[str] | None = None) -> None:
     defaults = "; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for m, d in MODE_DEFAULTS.items())
-    parser = argparse.ArgumentParser(description=__doc__ + f"\nDefaults per mode: {defaults}.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__ + f"\nDefaults per mode: {defaults}.")
     parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--data", type=Path, required=True, help="folder holding FashionMNIST/raw/")
     cli.add_common_flags(parser, None, None, None)
@@ -343,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> int:
         m = run(args.mode, args.data, args.out, args.epochs, args.batch_size, args.lr, args.image_size, args.limit,
                 args.test_limit, args.weights, not args.no_cache, args.seed, args.device, args.precision,
-                args.workers, args.resume, not args.no_progress, args.scheduler)
+                args.workers, args.resume, not args.no_progress, args.scheduler, args.overwrite)
         return cli.finish(f"{args.mode}: final test accuracy {m['final_test_accuracy']:.4f}; outputs in {args.out}",
                           m["complete"], m["stop_reason"])
 

@@ -49,7 +49,9 @@ CASES = {
     "mapping non-integer keys": (lambda r: (r / "mapping.json").write_text('{"zero": "a", "32": "b"}'), "mapping.json"),
     "mapping value out of range": (lambda r: (r / "mapping.json").write_text('{"a": 0, "b": 300}'), "mapping.json"),
     "mapping duplicate grey level": (lambda r: (r / "mapping.json").write_text('{"a": 0, "b": 0}'), "mapping.json"),
-    "non-numeric folder": (lambda r: (r / "segmentation/train/extra").mkdir(), "segmentation/train/extra"),
+    "non-numeric folder holding the only frames": (
+        lambda r: [os.rename(r / "segmentation/train" / str(i), r / "segmentation/train" / f"extra{i}") for i in (0, 2, 4)],
+        "segmentation/train"),
     "frames of different sizes": (lambda r: [_save(r / SEG / "2_input.jpg", np.zeros((8, 8, 3), np.uint8)),
                                              _save(r / SEG / "2_mask.png", np.zeros((8, 8), np.uint8))], "2_input.jpg"),
     "frame file is a folder": (lambda r: (r / SEG / "2_input.jpg").unlink() or (r / SEG / "2_input.jpg").mkdir(), SEG),

@@ -19,7 +19,8 @@ import train_segmentation
 from conftest import ROOT
 from datasets import EndoSegDataset
 from engine import CheckpointError, setup_runtime
-from predict import predict, predict_files
+from inference import predict
+from predict import predict_files
 from train_segmentation import load_pretrained
 from unet import UNet
 
@@ -82,7 +83,7 @@ def test_predict_writes_grey_level_masks_and_overlays(seg_run, synthetic_root, t
     assert len(written) == 4
     mask = np.asarray(Image.open(written[0]))
     assert mask.shape == (64, 80) and set(np.unique(mask)) <= set(range(0, 256, 32))
-    assert (tmp_path / "pred" / "0_overlay.png").is_file()
+    assert (tmp_path / "pred" / "0" / "0_overlay.png").is_file()  # the input tree, mirrored
     model = UNet()
     model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
     pred = predict(model, torch.rand(2, 3, 64, 80))
@@ -141,9 +142,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_files(synthetic_root, tmp
     calls = {"n": 0}
     real = train_segmentation.LOSSES["dice"]
 
-    def poisoned(logits, target):
+    def poisoned(logits, target, **options):
         calls["n"] += 1
-        loss = real(logits, target)
+        loss = real(logits, target, **options)
         # epoch 1: 3 training batches + 1 validation batch; call 6 is batch 2 of epoch 2
         return loss * math.nan if calls["n"] == 6 else loss
 
@@ -202,7 +203,7 @@ def test_resume_after_sigkill_is_bit_identical(synthetic_root, tmp_path):
 
 
 def test_drop_small_classes_reassigns_tiny_regions_to_the_next_class():
-    from predict import drop_small_classes
+    from inference import drop_small_classes
 
     probs = torch.zeros(2, 3, 10, 10)
     probs[:, 0] = 0.5  # background elsewhere

@@ -1,0 +1,281 @@
+"""Hostile arguments and output folders: every case ends with a non-zero exit and at most three lines on stderr
+naming the option or path, no traceback, no file of the data root changed, and no stale result left behind."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import predict
+import session
+import synthetic_endo
+import train_colorization
+import train_segmentation
+import transfer_vgg
+from datasets import DataError, EndoSegDataset
+from helpers import make_root
+from test_vgg import write_tiny_fashion
+
+
+def _run(module, argv: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def _fingerprint(root: Path) -> dict:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def _assert_refused(code: int, err: str, fragment: str) -> None:
+    assert code != 0, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 3, err
+    assert fragment in err, err
+
+
+@pytest.fixture()
+def root(tmp_path):
+    return make_root(tmp_path / "root", size=(16, 24))
+
+
+def _seg(root: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(root), "--out", str(out), "--epochs", "1", "--batch-size", "2", "--no-progress", *extra]
+
+
+ARGUMENT_CASES = {
+    "negative seed": (["--seed", "-1"], "--seed"),
+    "unknown device": (["--device", "foo"], "--device"),
+    "label fraction above 1": (["--label-fraction", "2"], "--label-fraction"),
+    "label fraction 0": (["--label-fraction", "0"], "--label-fraction"),
+    "min region 2": (["--min-region", "2"], "--min-region"),
+    "negative min region": (["--min-region", "-0.1"], "--min-region"),
+    "negative workers": (["--workers", "-3"], "--workers"),
+    "infinite lr": (["--lr", "inf"], "--lr"),
+    "nan lr": (["--lr", "nan"], "--lr"),
+    "zero patience": (["--patience", "0"], "--patience"),
+    "negative full-size epochs": (["--full-size-epochs", "-1"], "--full-size-epochs"),
+    "full-size epochs without a smaller size": (["--full-size-epochs", "1"], "full_size_epochs"),
+    "batch norm on one value": (["--image-size", "8x8", "--limit", "1"], "--image-size 8x8"),
+    "resume and overwrite": (["--resume", "--overwrite"], "--overwrite"),
+}
+
+
+@pytest.mark.parametrize("case", ARGUMENT_CASES)
+def test_bad_segmentation_arguments(case, root, tmp_path, capsys):
+    argv, fragment = ARGUMENT_CASES[case]
+    before = _fingerprint(root)
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "out", *argv), capsys)
+    _assert_refused(code, err, fragment)
+    assert _fingerprint(root) == before and not (tmp_path / "out" / "metrics.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it(root, tmp_path, capsys):
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "out", "--device", "cuda"), capsys)
+    _assert_refused(code, err, "--device cuda")
+
+
+def test_out_that_is_a_file(root, tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    for module, argv in ((train_segmentation, _seg(root, tmp_path / "taken")),
+                         (train_colorization, _seg(root, tmp_path / "taken"))):
+        code, err = _run(module, argv, capsys)
+        _assert_refused(code, err, "taken")
+    assert (tmp_path / "taken").read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_that_is_read_only(root, tmp_path, capsys):
+    (tmp_path / "locked").mkdir(mode=0o555)
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "locked" / "run"), capsys)
+    _assert_refused(code, err, "locked")
+
+
+@pytest.fixture()
+def earlier(root, tmp_path, capsys):
+    """A finished run in tmp_path/out, with a file from an even older sweep beside it."""
+    out = tmp_path / "out"
+    code, err = _run(train_segmentation, _seg(root, out, "--epochs", "2"), capsys)
+    assert code == 0, err
+    (out / "sweep.csv").write_text("stale")
+    return out
+
+
+def test_out_holding_an_earlier_run_is_refused_without_resume_or_overwrite(root, earlier, capsys):
+    before = _fingerprint(earlier)
+    code, err = _run(train_segmentation, _seg(root, earlier), capsys)
+    _assert_refused(code, err, "--overwrite")
+    assert _fingerprint(earlier) == before
+
+
+def test_overwrite_replaces_the_earlier_run_whole(root, earlier, capsys):
+    code, err = _run(train_segmentation, _seg(root, earlier, "--overwrite", "--lr", "1e-4"), capsys)
+    assert code == 0, err
+    assert not (earlier / "sweep.csv").exists()  # nothing of the earlier run is left beside the new one
+    assert json.loads((earlier / "metrics.json").read_text())["options"]["lr"] == 1e-4
+
+
+def test_out_holding_other_files_is_never_deleted(root, tmp_path, capsys):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.tex").write_text("precious")
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "notes", "--overwrite"), capsys)
+    _assert_refused(code, err, "not a run")
+    assert (tmp_path / "notes" / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--lr", "0.5"], "lr 0.001 in the checkpoint, 0.5 now"),
+    (["--image-size", "8x16"], "image_size"),
+    (["--batch-size", "3"], "batch_size"),
+    (["--augment"], "augment"),
+    (["--seed", "4"], "seed"),
+    (["--epochs", "1"], "may only grow"),
+])
+def test_resume_with_other_options_is_refused(argv, fragment, root, earlier, capsys):
+    before = _fingerprint(earlier)
+    code, err = _run(train_segmentation, [*_seg(root, earlier, "--epochs", "2"), "--resume", *argv], capsys)
+    _assert_refused(code, err, fragment)
+    assert _fingerprint(earlier) == before
+
+
+def test_resume_may_grow_the_epoch_budget(root, earlier, capsys):
+    code, err = _run(train_segmentation, [*_seg(root, earlier), "--epochs", "3", "--resume"], capsys)
+    assert code == 0, err
+    assert len(json.loads((earlier / "history.json").read_text())) == 3
+
+
+def test_colorization_resume_with_another_learning_rate_is_refused(root, tmp_path, capsys):
+    out = tmp_path / "color"
+    assert _run(train_colorization, _seg(root, out), capsys)[0] == 0
+    code, err = _run(train_colorization, [*_seg(root, out, "--lr", "0.01"), "--resume"], capsys)
+    _assert_refused(code, err, "lr")
+
+
+def test_vgg_image_size_too_small_and_resume_with_other_options(tmp_path, capsys):
+    fashion = write_tiny_fashion(tmp_path / "fashion", 20)
+    base = ["--mode", "scratch", "--data", str(fashion), "--out", str(tmp_path / "v"), "--epochs", "1", "--no-progress"]
+    code, err = _run(transfer_vgg, [*base, "--image-size", "16"], capsys)
+    _assert_refused(code, err, "--image-size 16")
+    assert _run(transfer_vgg, base, capsys)[0] == 0
+    code, err = _run(transfer_vgg, [*base, "--resume", "--batch-size", "7"], capsys)
+    _assert_refused(code, err, "batch_size")
+
+
+@pytest.mark.parametrize("text", ['[["Background", 0], ["Other", 32]]', "[0, 32]", '"0 32"'])
+def test_mapping_that_is_not_an_object(text, root, tmp_path, capsys):
+    (root / "mapping.json").write_text(text)
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "out"), capsys)
+    _assert_refused(code, err, "mapping.json")
+
+
+@pytest.mark.parametrize("name", ["\u0663", "\u00b2", "3a"])
+def test_folders_not_named_by_ascii_digits_are_ignored_with_one_warning(name, root):
+    (root / "segmentation" / "train" / name).mkdir()
+    with pytest.warns(UserWarning, match="ignored 1 folder"):
+        ds = EndoSegDataset(root, "train")
+    assert ds.indices == [0, 2, 4]
+
+
+def test_two_folders_of_one_index_are_refused(root):
+    twin = root / "segmentation" / "train" / "002"
+    twin.mkdir()
+    for suffix in ("_input.jpg", "_mask.png"):
+        (twin / f"002{suffix}").write_bytes((root / "segmentation" / "train" / "2" / f"2{suffix}").read_bytes())
+    with pytest.raises(DataError, match="index 2"):
+        EndoSegDataset(root, "train")
+
+
+def test_size_check_names_the_odd_frame_and_passes_after_the_requested_resize(root, capsys, tmp_path):
+    odd = root / "segmentation" / "train" / "0"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(odd / "0_input.jpg")
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(odd / "0_mask.png")
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "a"), capsys)
+    _assert_refused(code, err, "train/0/0_input.jpg")  # frame 0 is the odd one, not frame 2
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "b", "--image-size", "16x24"), capsys)
+    assert code == 0, err
+
+
+def test_output_files_follow_the_umask(root, tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        assert _run(train_segmentation, _seg(root, tmp_path / "out"), capsys)[0] == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out" / "metrics.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_synthetic_generator_refuses_a_file_and_other_settings(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, err = _run(synthetic_endo, ["--out", str(tmp_path / "file")], capsys)
+    _assert_refused(code, err, "file")
+    small = ["--n-train", "2", "--n-val", "1", "--n-test", "1", "--n-color-train", "1", "--n-color-val", "1",
+             "--size", "16x24"]
+    assert _run(synthetic_endo, ["--out", str(tmp_path / "s"), *small], capsys)[0] == 0
+    code, err = _run(synthetic_endo, ["--out", str(tmp_path / "s"), *small[:-2], "--size", "32x40"], capsys)
+    _assert_refused(code, err, "other settings")
+
+
+def test_notebook_session_refuses_a_data_root_that_does_not_exist(tmp_path):
+    with pytest.raises(DataError, match="typo"):
+        session.start(str(tmp_path / "typo"), "smoke", "cpu", str(tmp_path), "", str(tmp_path / "results"))
+
+
+# ------------------------------------------------------------------------------------------------ predict.py
+@pytest.fixture()
+def model(root, tmp_path_factory, capsys):
+    out = tmp_path_factory.mktemp("model")
+    assert _run(train_segmentation, _seg(root, out, "--overwrite"), capsys)[0] == 0
+    return out / "best.pt"
+
+
+def test_predict_mirrors_the_tree_and_skips_masks_and_its_own_outputs(root, model, tmp_path, capsys):
+    before = _fingerprint(root)
+    frame = root / "segmentation" / "test" / "2" / "frame_masked.jpg"  # a frame whose name contains "_mask"
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(frame)
+    before = _fingerprint(root)
+    out = tmp_path / "pred"
+    code, err = _run(predict, ["--weights", str(model), "--input", str(root / "segmentation"), "--out", str(out)], capsys)
+    assert code == 0, err
+    masks = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_mask.png"))
+    assert len(masks) == 3 * 3 + 1 and "train/2/2_mask.png" in masks and "test/2/2_mask.png" in masks
+    assert "test/2/frame_masked_mask.png" in masks
+    assert _fingerprint(root) == before
+    code, err = _run(predict, ["--weights", str(model), "--input", str(out), "--out", str(tmp_path / "again")], capsys)
+    assert code != 0 and "no frame to segment" in err  # its own outputs are never read as frames
+
+
+@pytest.mark.parametrize("where", ["inside the input", "inside the data root", "over a foreign file"])
+def test_predict_never_writes_into_data_or_over_foreign_files(where, root, model, tmp_path, capsys):
+    frame = root / "segmentation" / "test" / "2" / "2_input.jpg"
+    out = {"inside the input": root / "segmentation" / "test" / "preds", "inside the data root": frame.parent,
+           "over a foreign file": tmp_path / "mine"}[where]
+    if where == "over a foreign file":
+        out.mkdir()
+        (out / "2_mask.png").write_bytes(b"my own file")
+    before = _fingerprint(root) | _fingerprint(tmp_path / "mine") if out.parent == tmp_path else _fingerprint(root)
+    inputs = root / "segmentation" / "test" if where == "inside the input" else frame
+    code, err = _run(predict, ["--weights", str(model), "--input", str(inputs), "--out", str(out)], capsys)
+    _assert_refused(code, err, str(out.resolve()) if where != "over a foreign file" else "2_mask.png")
+    after = _fingerprint(root) | _fingerprint(tmp_path / "mine") if out.parent == tmp_path else _fingerprint(root)
+    assert after == before
+
+
+def test_predict_refuses_a_decompression_bomb(model, tmp_path, capsys, monkeypatch):
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 2000 pixels: more than twice the limit
+    code, err = _run(predict, ["--weights", str(model), "--input", str(tmp_path / "huge.png"), "--out",
+                               str(tmp_path / "p")], capsys)
+    _assert_refused(code, err, "huge.png")
+
+
+def test_predict_bad_device_and_min_region(model, tmp_path, capsys):
+    base = ["--weights", str(model), "--input", str(tmp_path), "--out", str(tmp_path / "p")]
+    for argv, fragment in ((["--device", "tpu"], "--device"), (["--min-region", "2"], "--min-region")):
+        code, err = _run(predict, [*base, *argv], capsys)
+        _assert_refused(code, err, fragment)

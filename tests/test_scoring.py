@@ -1,0 +1,78 @@
+"""One definition of a score: native-resolution scoring, and predict.py's masks reproducing metrics.json."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import train_segmentation
+from losses import ASSIGNMENT_BATCH
+from predict import predict_files
+
+
+def independent_scores(pred_dir: Path, split_dir: Path, grey_levels: list[int]) -> dict:
+    """Scores predict.py's mask PNGs against the split's mask PNGs with numpy alone."""
+    levels = np.array(sorted(grey_levels))
+    c = len(levels)
+    indices = sorted(int(p.name) for p in split_dir.iterdir() if p.is_dir())
+    truth = [np.searchsorted(levels, np.asarray(Image.open(split_dir / f"{i}/{i}_mask.png"))) for i in indices]
+    pred = [np.searchsorted(levels, np.asarray(Image.open(pred_dir / f"{i}/{i}_mask.png"))) for i in indices]
+    confusion = sum(np.bincount((t * c + p).ravel(), minlength=c * c).reshape(c, c) for t, p in zip(truth, pred))
+    tp = np.diag(confusion).astype(float)
+    with np.errstate(invalid="ignore"):
+        dice = 2 * tp / (confusion.sum(0) + confusion.sum(1))
+        iou = tp / (confusion.sum(0) + confusion.sum(1) - tp)
+
+    def smoothed(ps, ts):
+        return np.mean([(2 * sum(np.sum((p == k) & (t == k)) for p, t in zip(ps, ts)) + 1) /
+                        (sum(np.sum(p == k) + np.sum(t == k) for p, t in zip(ps, ts)) + 1) for k in range(c)])
+
+    batches = range(0, len(indices), ASSIGNMENT_BATCH)
+    return {"dice_per_class": dice, "iou_per_class": iou,
+            "assignment_dice": np.mean([smoothed(pred[b:b + ASSIGNMENT_BATCH], truth[b:b + ASSIGNMENT_BATCH])
+                                        for b in batches]),
+            "shape": truth[0].shape}
+
+
+def assert_reproduces(metrics: dict, scores: dict) -> None:
+    test = metrics["test"]
+    for key in ("dice_per_class", "iou_per_class"):
+        ours = np.array([math.nan if v is None else v for v in test[key]], dtype=float)
+        np.testing.assert_allclose(ours, scores[key], atol=1e-6, equal_nan=True)
+    assert test["assignment_dice"] == pytest.approx(scores["assignment_dice"], abs=1e-6)
+
+
+def test_predict_masks_reproduce_metrics_of_a_bf16_run_trained_small(synthetic_root, tmp_path):
+    # Trained at 32x40 under bf16 autocast, with the small-class floor: scored and predicted at 64x80 in float32.
+    metrics = train_segmentation.train(synthetic_root, tmp_path / "run", epochs=2, batch_size=4, image_size=(32, 40),
+                                       precision="bf16", min_region=0.02, progress=False)
+    assert metrics["image_size"] == [32, 40] and metrics["score_size"] == [64, 80]
+    assert sum(map(sum, metrics["test"]["confusion"])) == 4 * 64 * 80  # every stored pixel of the 4 test masks
+    predict_files(tmp_path / "run" / "best.pt", synthetic_root / "segmentation" / "test", tmp_path / "pred")
+    scores = independent_scores(tmp_path / "pred", synthetic_root / "segmentation" / "test",
+                                [32 * k for k in range(8)])
+    assert scores["shape"] == (64, 80)
+    assert_reproduces(metrics, scores)
+
+
+def test_predict_masks_reproduce_metrics_on_the_real_data(real_endo, tmp_path):
+    metrics = train_segmentation.train(real_endo, tmp_path / "run", epochs=2, limit=20, image_size=(64, 80),
+                                       progress=False)
+    assert metrics["score_size"] == [256, 320]
+    predict_files(tmp_path / "run" / "best.pt", real_endo / "segmentation" / "test", tmp_path / "pred")
+    scores = independent_scores(tmp_path / "pred", real_endo / "segmentation" / "test", [32 * k for k in range(8)])
+    assert_reproduces(metrics, scores)
+
+
+def test_progressive_resizing_trains_its_last_epochs_at_the_stored_size(synthetic_root, tmp_path):
+    metrics = train_segmentation.train(synthetic_root, tmp_path / "run", epochs=3, batch_size=4, image_size=(32, 40),
+                                       full_size_epochs=1, monitor="val_mean_instrument_dice", progress=False)
+    assert metrics["input_sizes"] == [[1, 32, 40], [3, 64, 80]]
+    best = metrics["fit"]["best_epoch"]
+    assert metrics["image_size"] == ([64, 80] if best == 3 else [32, 40])  # the size of the kept weights
+    predict_files(tmp_path / "run" / "best.pt", synthetic_root / "segmentation" / "test", tmp_path / "pred")
+    assert_reproduces(metrics, independent_scores(tmp_path / "pred", synthetic_root / "segmentation" / "test",
+                                                  [32 * k for k in range(8)]))
