@@ -1,28 +1,34 @@
-# The two commands of the README. Both create or refresh .venv first (again whenever a requirements file changes).
+# The two commands of the README. Both create or refresh .venv first (again whenever a requirements file or
+# pyproject.toml changes) and install this folder into it as the package hw6 (`pip install -e .`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test report bench
+.PHONY: run test report bench full
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 # Executes hw6.ipynb in the quick profile (synthetic data unless HW6_DATA_ROOT is set); writes results/, plots/, report.pdf.
 run: $(STAMP)
-	HW6_PROFILE=$${HW6_PROFILE:-quick} $(PY) run_notebook.py
-	$(PY) report.py --results $${HW6_OUT:-results} --readme README.md
+	HW6_PROFILE=$${HW6_PROFILE:-quick} $(PY) tools/run_notebook.py
+	$(PY) notebook/report.py --results $${HW6_OUT:-results} --readme README.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 report: $(STAMP)
-	$(PY) report.py
+	$(PY) notebook/report.py --results $${HW6_OUT:-results} --readme README.md
 
 bench: $(STAMP)
-	$(PY) bench.py --quick --compile --precision-seeds 0 1 2 --json docs/bench-cpu.json
-	$(PY) bench.py --render docs/bench-*.json --out docs/BENCHMARKS.md \
-	  --runs $(wildcard results/*-full*/metrics.json results/recipe-best-seeds*/seeds.json)
+	$(PY) tools/bench.py --quick --precision-seeds 0 1 2 --json docs/bench-cpu.json
+	$(PY) tools/bench.py --render docs/bench-*.json --out docs/BENCHMARKS.md \
+	  --runs $(wildcard results/*-full*/metrics.json results/*/seeds.json results/dice-reading/*/seeds.json)
+
+# The prepared GPU command (tools/full_run.py): the notebook at the assignment's settings, then the benchmark.
+full: $(STAMP)
+	$(PY) tools/full_run.py --out results-gpu

@@ -10,6 +10,7 @@ touches the frame only.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2.functional import rgb_to_grayscale
@@ -112,3 +113,15 @@ def adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 ADJUST = {"brightness": adjust_brightness, "contrast": adjust_contrast, "saturation": adjust_saturation,
           "hue": adjust_hue}
+
+
+def random_shift_flip(x: torch.Tensor, max_shift: float = 0.1) -> torch.Tensor:
+    """2(a)'s augmentation of N x C x H x W images: a random horizontal flip and a shift of up to ``max_shift`` of
+    the side per image, in one grid_sample (borders repeated)."""
+    n = len(x)
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = torch.where(torch.rand(n, device=x.device) < 0.5, -1.0, 1.0)
+    theta[:, 1, 1] = 1
+    theta[:, :, 2] = (torch.rand(n, 2, device=x.device) * 2 - 1) * 2 * max_shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)

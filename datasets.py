@@ -27,16 +27,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-import atomic
+from hw6.kit import atomic
+from hw6.kit.errors import DataError
 
+__all__ = ["EndoSegDataset", "ColorizationDataset", "TensorItems", "InMemoryLoader", "DataError", "load_mapping"]
 CACHE_FORMAT = 2  # 2: segmentation entries keep the masks at their stored size
 SEG_SPLITS = ("train", "validation", "test")
 COLOR_SPLITS = {"train": "train_cor", "validation": "validation_cor"}
 SYNTHETIC_MARKER = "SYNTHETIC.json"
-
-
-class DataError(Exception):
-    """A fault in the data on disk; the message is one line and names the offending path."""
+# The EndoVis 2017 instrument types on the course's grey levels (its mapping.json); the data makers write these.
+ENDOVIS_CLASS_NAMES = ["Background_Tissue", "Bipolar_Forceps", "Prograsp_Forceps", "Large_Needle_Driver",
+                       "Vessel_Sealer", "Grasping_Retractor", "Monopolar_Curved_Scissors", "Other"]
+ENDOVIS_GREY_LEVELS = [32 * i for i in range(len(ENDOVIS_CLASS_NAMES))]
 
 
 # ---------------------------------------------------------------------------------------------- mapping.json
@@ -211,6 +213,11 @@ def is_synthetic(root: Path) -> bool:
     return (Path(root) / SYNTHETIC_MARKER).is_file()
 
 
+def data_label(root: str | Path) -> str:
+    """How results name their data: "synthetic data", or "data: <folder name>" (never a machine's path)."""
+    return "synthetic data" if is_synthetic(root) else f"data: {Path(root).name}"
+
+
 def check_root(root: Path) -> Path:
     root = Path(root)
     if not root.exists():
@@ -221,7 +228,45 @@ def check_root(root: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- datasets
-class EndoSegDataset(torch.utils.data.Dataset):
+class InMemoryDataset(torch.utils.data.Dataset):
+    """Tensors held whole in memory, first dimension N, named by ``tensor_names``. Whichever way they are read
+    (``dataset[i]``, ``dataset.batch(index)``, ``InMemoryLoader``), uint8 images come out as float32 in
+    [0, 1] and labels as int64: the kinds ``"image"`` and ``"label"`` of ``tensor_kinds``."""
+    tensor_names: tuple[str, ...] = ()
+    tensor_kinds: tuple[str, ...] = ()
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return tuple(getattr(self, name) for name in self.tensor_names)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The items at ``index`` (on the tensors' device), converted as the class docstring says."""
+        return tuple(t[index].float().div_(255) if kind == "image" and t.dtype == torch.uint8
+                     else t[index].long() if kind == "label" else t[index]
+                     for t, kind in zip(self.tensors, self.tensor_kinds))
+
+    def to(self, device: torch.device | str) -> "InMemoryDataset":
+        """Moves the batched tensors to ``device`` (once: a GPU then gathers batches without host copies)."""
+        for name in self.tensor_names:
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[0] for t in self.batch(torch.tensor([i])))
+
+
+class TensorItems(InMemoryDataset):
+    """Inputs (uint8 images, or float features) and integer labels, e.g. Fashion-MNIST for VGG16."""
+    tensor_names, tensor_kinds = ("inputs", "labels"), ("image", "label")
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        self.inputs, self.labels = inputs, labels
+
+
+class EndoSegDataset(InMemoryDataset):
     """Frames and class-index masks of one segmentation split, decoded once and held as uint8.
 
     Attributes: ``images`` N x 3 x h x w uint8 and ``masks`` N x h x w uint8 class indices at the training
@@ -229,14 +274,14 @@ class EndoSegDataset(torch.utils.data.Dataset):
     H x W uint8 tensor each (views of ``masks`` when nothing was resized), which every score is computed
     against; ``indices`` the folder numbers, ``class_names`` and ``grey_levels`` (class k has grey level
     grey_levels[k]).
-    Items: ``(image 3 x H x W float in [0, 1], mask H x W long)``, passed through ``augment`` if given.
+    Items and batches: ``(images float in [0, 1], masks long)`` at the training size.
     """
+    tensor_names, tensor_kinds = ("images", "masks"), ("image", "label")
 
-    def __init__(self, root: str | Path, split: str, image_size: tuple[int, int] | None = None,
-                 augment: Callable | None = None) -> None:
+    def __init__(self, root: str | Path, split: str, image_size: tuple[int, int] | None = None) -> None:
         if split not in SEG_SPLITS:
             raise ValueError(f"split must be one of {SEG_SPLITS}, got {split!r}")
-        self.root, self.split, self.augment = check_root(Path(root)), split, augment
+        self.root, self.split = check_root(Path(root)), split
         self.grey_levels, self.class_names = load_mapping(self.root / "mapping.json")
         samples = list_samples(self.root / "segmentation" / split, ("_input.jpg", "_mask.png"))
         self.indices = [index for index, _ in samples]
@@ -270,31 +315,18 @@ class EndoSegDataset(torch.utils.data.Dataset):
         return data
 
     @property
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images, self.masks
-
-    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def __len__(self) -> int:
-        return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.images[i].float() / 255, self.masks[i].long()
-        if self.augment is not None:
-            image, mask = self.augment(image[None], mask[None])
-            image, mask = image[0], mask[0]
-        return image, mask
-
-
-class ColorizationDataset(torch.utils.data.Dataset):
+class ColorizationDataset(InMemoryDataset):
     """Grey inputs and RGB targets of ``colorization/train_cor`` (split "train") or ``validation_cor``
     (split "validation"): no other folder can be read, so no segmentation frame leaks into pre-training.
 
-    Attributes: ``grey`` N x 1 x H x W uint8, ``rgb`` N x 3 x H x W uint8. Items: float pairs in [0, 1].
-    A grey file stored with colour channels is converted to one channel, not refused.
+    Attributes: ``grey`` N x 1 x H x W uint8, ``rgb`` N x 3 x H x W uint8. Items and batches: float pairs in
+    [0, 1]. A grey file stored with colour channels is converted to one channel, not refused.
     """
+    tensor_names, tensor_kinds = ("grey", "rgb"), ("image", "image")
 
     def __init__(self, root: str | Path, split: str, image_size: tuple[int, int] | None = None) -> None:
         if split not in COLOR_SPLITS:
@@ -318,17 +350,6 @@ class ColorizationDataset(torch.utils.data.Dataset):
         _check_same_size(greys, [pair[0] for pair in pairs])
         return {"grey": torch.stack(greys).contiguous(), "rgb": torch.stack(rgbs).contiguous()}
 
-    @property
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.grey, self.rgb
-
-    def __len__(self) -> int:
-        return len(self.grey)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.grey[i].float() / 255, self.rgb[i].float() / 255
-
-
 def _wh(array: np.ndarray) -> str:
     return f"{array.shape[1]}x{array.shape[0]}"
 
@@ -346,19 +367,19 @@ def _check_same_size(images: list[torch.Tensor], paths: list[Path]) -> None:
 
 # ------------------------------------------------------------------------------------------- batching
 class InMemoryLoader:
-    """Batches of a dataset's uint8 ``tensors``, gathered by index: no per-item decode, copy or collate.
+    """Batches of an ``InMemoryDataset``, gathered by index on the tensors' device: no per-item decode, copy
+    or collate, and on a GPU (``dataset.to(device)``) no host copy either.
 
     ``shuffle=True`` draws a fresh order per epoch from ``seed + epoch`` (``set_epoch``) through
-    ``DistributedSampler``, which also gives each rank of a torchrun job its own share; evaluation
-    (``shuffle=False``) gives rank r the items r, r + W, ... with no padding, so that sums over ranks
-    count every item exactly once.
+    ``DistributedSampler``, which also gives each rank of a torchrun job its own share; ``shuffle=False``
+    gives rank r the items r, r + W, ... with no padding, so that sums over ranks count every item once.
+    ``indices``: the dataset positions to draw from (default all).
     """
 
-    def __init__(self, dataset, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, indices: Sequence[int] | None = None, pin_memory: bool = False) -> None:
-        self.tensors = dataset.tensors
-        self.subset = torch.arange(len(self.tensors[0])) if indices is None else torch.as_tensor(indices)
-        self.batch_size, self.shuffle, self.pin_memory = batch_size, shuffle, pin_memory
+    def __init__(self, dataset: InMemoryDataset, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, indices: Sequence[int] | None = None) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+        self.subset = torch.arange(len(dataset)) if indices is None else torch.as_tensor(indices)
         self.rank, self.world_size = rank, world_size
         self.sampler = torch.utils.data.DistributedSampler(
             range(len(self.subset)), num_replicas=world_size, rank=rank, shuffle=True, seed=seed) if shuffle else None
@@ -377,9 +398,28 @@ class InMemoryLoader:
         return -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        for batch in self._order().split(self.batch_size):
-            items = tuple(t[batch] for t in self.tensors)
-            yield tuple(t.pin_memory() for t in items) if self.pin_memory else items
+        order = self._order().to(self.dataset.tensors[0].device)  # one copy per epoch, not one per batch
+        for index in order.split(self.batch_size):
+            yield self.dataset.batch(index)
+
+
+class PhasedLoader:
+    """Progressive resizing: ``loaders[0]`` (frames resized small) for the epochs before ``switch``,
+    ``loaders[1]`` (at their stored size) from ``switch`` on. ``set_epoch`` selects the phase's loader and
+    forwards the epoch (which draws its order); ``current`` is the phase the model trains in."""
+
+    def __init__(self, loaders: list[InMemoryLoader], switch: int) -> None:
+        self.loaders, self.switch, self.current = loaders, switch, 0
+
+    def phase(self, epoch: int) -> int:
+        return int(epoch >= self.switch and len(self.loaders) > 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.current = self.phase(epoch)
+        self.loaders[self.current].set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        return iter(self.loaders[self.current])
 
 
 def select_fraction(masks: torch.Tensor, fraction: float, seed: int) -> list[int]:
@@ -411,3 +451,40 @@ def select_fraction(masks: torch.Tensor, fraction: float, seed: int) -> list[int
             if members and len(chosen) < wanted:
                 chosen.append(members.pop())
     return sorted(chosen)
+
+
+# --------------------------------------------------------------------------------------------- Fashion-MNIST
+FASHION_IDX_FILES = {"train-images-idx3-ubyte": 2051, "train-labels-idx1-ubyte": 2049,
+                     "t10k-images-idx3-ubyte": 2051, "t10k-labels-idx1-ubyte": 2049}
+
+
+def check_idx(path: Path, magic: int) -> None:
+    """One-line error for a Fashion-MNIST IDX file with a wrong magic number or a body of the wrong length."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
+        raise DataError(f"{path}: not an IDX file of the expected kind (magic number should be {magic})")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3])]
+    expected = 4 + 4 * len(dims) + int(np.prod(dims))
+    if len(data) != expected:
+        raise DataError(f"{path}: IDX body is {len(data)} bytes, header {dims} says {expected}: truncated or damaged")
+
+
+def load_fashion_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images N x 28 x 28 uint8, labels N long) of ``root/FashionMNIST/raw`` through torchvision, downloading
+    only when the files are missing (and the network allows)."""
+    from torchvision.datasets import FashionMNIST
+
+    raw = Path(root) / "FashionMNIST" / "raw"
+    for name, magic in FASHION_IDX_FILES.items():
+        check_idx(raw / name, magic)
+    try:
+        ds = FashionMNIST(str(root), train=train, download=False)
+    except RuntimeError:
+        try:
+            ds = FashionMNIST(str(root), train=train, download=True)
+        except Exception:
+            raise DataError(f"{raw}: Fashion-MNIST not found and could not be downloaded; put "
+                            f"{', '.join(FASHION_IDX_FILES)} (or their .gz) there, or allow the network") from None
+    return ds.data, ds.targets

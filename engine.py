@@ -3,8 +3,13 @@
 ``fit`` owns the loop: epochs of train steps under autocast, evaluation, per-epoch history (JSON and CSV),
 early stopping with patience on any monitored validation quantity, restore of the best weights, atomic
 checkpoints every epoch (``last.pt``: everything needed to resume exactly; ``best.pt``: the best weights),
-``resume``, progress bars, and DistributedDataParallel under torchrun. A task supplies two functions:
-``train_loss(model, batch) -> scalar`` and ``evaluate(model) -> dict`` of validation numbers.
+``resume``, progress bars, and DistributedDataParallel under torchrun. A task supplies any iterable of
+batches and two functions: ``train_loss(model, batch) -> scalar`` and ``evaluate(model) -> Evaluation``.
+
+Also here: the runtime (device, precision, torchrun ranks), checkpoints, and the output folder's checks.
+A checkpoint is a dict: ``meta`` (``kind``, the task; ``options``, every option of the run; and what the task
+adds, such as ``arch``, the model's constructor arguments), ``model`` (the state dict), ``epoch``,
+``evaluation``, and in last.pt also ``optimizer``, ``scheduler``, ``history``, ``early_stopping`` and ``rng``.
 """
 from __future__ import annotations
 
@@ -19,33 +24,21 @@ import os
 import platform
 import random
 import shutil
-import tempfile
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-import atomic
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-class DeviceUnavailable(Exception):
-    """The requested device does not exist on this machine; one line naming it."""
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used (truncated, another task or architecture); one line naming the file."""
-
-
-class RunFolderError(Exception):
-    """An output folder that cannot take a run (a file, not writable, another run's files); one line."""
+from hw6.kit import atomic
+from hw6.kit.cli import PRECISIONS, SCHEDULERS
+from hw6.kit.errors import CheckpointError, DeviceUnavailable, RunFolderError
 
 
 # ------------------------------------------------------------------------------------------------ runtime
@@ -75,7 +68,7 @@ class Runtime:
 
     def describe(self) -> str:
         name = (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
-                else f"{cpu_name()}, {torch.get_num_threads()} threads")  # threads: OMP_NUM_THREADS or --workers
+                else f"{cpu_name()}, {torch.get_num_threads()} threads")  # threads: OMP_NUM_THREADS or --threads
         ranks = f", {self.world_size} processes" if self.world_size > 1 else ""
         return f"{self.device.type} ({name}), {self.precision}{ranks}"
 
@@ -111,8 +104,9 @@ def keep_freed_memory() -> bool:
     step allocates dozens of such tensors. Served from the heap and kept, they are reused without faults
     (the gain is bench.py's seg_allocator_speedup, measured side by side). Threads other than the main one
     still fall back to mmap for blocks their arena cannot hold, so no allocation can fail for it. glibc's
-    own adaptive defaults cannot be restored afterwards: this is for the whole process. Returns False where
-    the C library is not glibc (macOS, Windows, musl): nothing changes there.
+    own adaptive defaults cannot be restored afterwards: this is for the whole process, so it is opt-in: the
+    training scripts call it once at start (``experiment.main``), the notebook in its set-up cell. Returns False
+    where the C library is not glibc (macOS, Windows, musl): nothing changes there.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
@@ -120,11 +114,19 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(libc.mallopt(M_MMAP_MAX, 0))
 
 
-def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 0,
-                  keep_memory: bool = True) -> Runtime:
-    """Picks the device (cuda, then mps, then cpu for "auto"), the precision ("auto": bf16 where the device
-    computes it natively, else fp32), and joins the torchrun process group when launched under torchrun.
-    On a CPU, also keeps freed memory in the process (``keep_freed_memory``) unless ``keep_memory`` is False."""
+def auto_precision(device: torch.device) -> str:
+    """bf16 where the hardware computes it natively (CUDA compute capability 8.0 and up; CPUs with AVX512-BF16
+    or AMX), fp16 on older CUDA GPUs (with a gradient scaler: a T4, Colab's free GPU, emulates bf16 slowly and
+    says it supports it), fp32 elsewhere (MPS, and CPUs that would emulate bf16 many times slower)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+
+
+def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 0) -> Runtime:
+    """Picks the device (cuda, then mps, then cpu for "auto"; one line naming it when it does not exist), the
+    precision (``auto_precision`` for "auto"), and joins the torchrun process group when launched under
+    torchrun. Sets nothing else for the process; see ``keep_freed_memory`` for the one process-wide setting."""
     if threads > 0:
         torch.set_num_threads(threads)
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -137,21 +139,16 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
                                 f"({torch.cuda.device_count()} visible); use --device cpu or auto")
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceUnavailable(f"--device {device}: MPS is not available on this machine; use --device cpu or auto")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    if dev.type == "cpu" and keep_memory:
-        keep_freed_memory()
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         # Left to interpreter shutdown, a rank that finishes first (rank 0 still writes files) can abort in the
         # group's destructor ("terminate called without an active exception"), failing the whole torchrun.
         atexit.register(dist.destroy_process_group)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "auto":
-        bf16 = torch.cuda.is_bf16_supported() if dev.type == "cuda" else dev.type == "cpu" and cpu_has_bf16()
-        precision = "bf16" if bf16 else "fp32"
-    return Runtime(dev, precision, rank, world_size)
+    return Runtime(dev, auto_precision(dev) if precision == "auto" else precision, rank, world_size)
 
 
 def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
@@ -182,9 +179,6 @@ def adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except RuntimeError:  # older torch: fused Adam is CUDA-only
         return torch.optim.Adam(params, lr=lr)
-
-
-SCHEDULERS = ("none", "cosine")
 
 
 def lr_scheduler(optimizer: torch.optim.Optimizer, name: str,
@@ -315,10 +309,29 @@ def load_weights(model: torch.nn.Module, ckpt: dict, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- fit
+class EpochBatches(Protocol):
+    """What ``fit`` trains on: any iterable of batches (tuples of tensors), one pass per epoch. If it has
+    ``set_epoch(epoch)`` (as ``datasets.InMemoryLoader`` and a DistributedSampler's loader do), ``fit`` calls it
+    before each epoch, so that the epoch's order depends on the epoch alone (and a resumed run is exact)."""
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]: ...
+
+
+@dataclass
+class Evaluation:
+    """What a task's ``evaluate(model)`` returns: ``scalars`` go into the epoch's history row (the monitored
+    quantity among them); ``details`` (per-class lists, confusion matrices, ...) are kept whole for the
+    weights the model ends with, so that callers need not evaluate them again."""
+    scalars: dict[str, float]
+    details: dict = field(default_factory=dict)
+
+
 @dataclass
 class FitConfig:
-    """Plain values that steer ``fit``. ``monitor`` names a key of the evaluation dict; ``patience`` counts
-    epochs without improvement before stopping (None: never stop early)."""
+    """Plain values that steer ``fit``. ``kind`` names the task ("segmentation", ...): every checkpoint
+    records it and a resume or pre-training checks it. ``monitor`` names a key of ``Evaluation.scalars``;
+    ``patience`` counts epochs without improvement before stopping (None: never stop early)."""
+    kind: str
     out: Path
     epochs: int
     patience: int | None = 20
@@ -332,119 +345,149 @@ class FitConfig:
 @dataclass
 class FitResult:
     history: list[dict]
+    monitor: str
     best_epoch: int
     best_value: float
     stop_reason: str
     complete: bool = True
-    evaluation: dict | None = None  # evaluate()'s whole dict for the weights the model ends with (None: unknown)
+    evaluation: Evaluation | None = None  # of the weights the model ends with (None: no epoch finished)
 
 
-def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader, train_loss: Callable,
-        evaluate: Callable[[torch.nn.Module], dict], config: FitConfig, runtime: Runtime, meta: dict,
+@dataclass
+class _State:
+    """Everything ``fit`` carries from epoch to epoch (and restores on resume)."""
+    history: list[dict]
+    best_value: float
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    start: int = 1
+    best_state: dict | None = None
+    best_eval: Evaluation | None = None
+    last_eval: Evaluation | None = None
+
+
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: EpochBatches, train_loss: Callable,
+        evaluate: Callable[[torch.nn.Module], Evaluation], config: FitConfig, runtime: Runtime, meta: dict,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> FitResult:
     """Trains ``model`` and leaves it holding the best weights by ``config.monitor`` (or the last ones).
 
-    ``train_loss(model, batch)`` gets a device batch and returns the scalar loss (called under autocast);
-    ``evaluate(model)`` runs in eval mode under no_grad and autocast and returns a dict: its numbers
-    (``config.monitor`` among them) form the epoch's history row; other values (per-class lists, confusion
-    matrices) are kept whole in ``FitResult.evaluation`` for the epoch whose weights the model ends with, so
-    that callers need not evaluate the same weights again. ``meta`` (task kind, architecture, class names,
-    ...) is stored in every checkpoint.
-    Writes ``out/last.pt`` after every epoch, ``out/best.pt`` when the monitored value improves, and
-    ``out/history.json|csv``. A non-finite loss stops training; the result is then marked incomplete and
-    the files of the last good epoch stay on disk.
+    ``train_loss(model, batch) -> scalar`` gets a batch on the device (called under autocast);
+    ``evaluate(model) -> Evaluation`` runs under no_grad after each epoch, in eval mode, in the precision it
+    chooses. ``meta``: plain values stored in every checkpoint (architecture, class names, the run's options).
+    Writes ``out/last.pt`` after every epoch (all a resume needs), ``out/best.pt`` when the monitored value
+    improves, and ``out/history.json|csv``. A non-finite loss stops training; the result is then marked
+    incomplete and the files of the last good epoch stay on disk.
     """
-    out = Path(config.out)
     sign = -1.0 if config.maximize else 1.0  # compare sign * value: lower is better
-    history: list[dict] = []
-    best_value, best_epoch, bad_epochs, start = math.inf * sign, 0, 0, 1
-    best_state = copy.deepcopy(unwrap(model).state_dict()) if config.restore_best else None
-    best_eval, last_eval = None, None
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
+    state = _State(history=[], best_value=math.inf * sign,
+                   best_state=copy.deepcopy(unwrap(model).state_dict()) if config.restore_best else None)
     if config.resume is not None:
-        ckpt = load_checkpoint(config.resume, meta["kind"])
-        load_weights(unwrap(model), ckpt, config.resume)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        history, start = ckpt["history"], ckpt["epoch"] + 1
-        best_value, best_epoch, bad_epochs = ckpt["early_stopping"]
-        best_path = Path(config.resume).with_name("best.pt")
-        if config.restore_best and best_path.is_file():
-            best_ckpt = load_checkpoint(best_path, meta["kind"])
-            best_state, best_eval = best_ckpt["model"], best_ckpt.get("metrics")
-        last_eval = ckpt.get("evaluation")
-        set_rng_state(ckpt["rng"])
+        _restore(state, config, model, optimizer, scheduler)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
     stop_reason, complete = f"reached {config.epochs} epochs", True
     show = config.progress and runtime.is_main
-    epochs = tqdm(range(start, config.epochs + 1), desc=meta["kind"], unit="epoch", disable=not show,
-                  initial=start - 1, total=config.epochs, file=sys.stderr, dynamic_ncols=True)
-    if bad_epochs >= (config.patience or math.inf):
-        epochs, stop_reason = [], f"early stop already reached at epoch {start - 1}"
+    epochs = tqdm(range(state.start, config.epochs + 1), desc=config.kind, unit="epoch", disable=not show,
+                  initial=state.start - 1, total=config.epochs, file=sys.stderr, dynamic_ncols=True)
+    if state.bad_epochs >= (config.patience or math.inf):
+        epochs, stop_reason = [], f"early stop already reached at epoch {state.start - 1}"
     for epoch in epochs:
         t0 = time.perf_counter()
-        model.train()
-        train_loader.set_epoch(epoch)
-        losses = []
-        # Batch bars only on a terminal: in a notebook or a log they would add a line per update.
-        for batch in tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False,
-                          disable=not (show and sys.stderr.isatty()), file=sys.stderr, dynamic_ncols=True):
-            batch = runtime.to_device(batch)
-            with runtime.autocast():
-                loss = train_loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.detach())
-        losses = torch.stack(losses).float().cpu()  # the epoch's one host sync
+        losses = _train_epoch(model, optimizer, scaler, batches, train_loss, runtime, epoch, show)
         if not torch.isfinite(losses).all():
             batch_no = int((~torch.isfinite(losses)).nonzero()[0]) + 1
             stop_reason, complete = f"non-finite training loss at epoch {epoch}, batch {batch_no}", False
             break
         model.eval()
         sync_buffers(model)
-        with torch.no_grad():  # evaluate() chooses its precision: segmentation scores are computed in float32
-            last_eval = evaluate(model)
-        metrics = {k: v for k, v in last_eval.items() if isinstance(v, (int, float))}
+        with torch.no_grad():
+            state.last_eval = evaluate(model)
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
-        row = {"epoch": epoch, "train_loss": float(losses.mean()), **metrics, "lr": lr,
-               "seconds": round(time.perf_counter() - t0, 3)}
-        history.append(row)
-        value = metrics[config.monitor]
+        state.history.append({"epoch": epoch, "train_loss": float(losses.mean()), **state.last_eval.scalars,
+                              "lr": lr, "seconds": round(time.perf_counter() - t0, 3)})
+        value = state.last_eval.scalars[config.monitor]
         if not math.isfinite(value):
             stop_reason, complete = f"non-finite {config.monitor} at epoch {epoch}", False
             break
-        if sign * value < sign * best_value:
-            best_value, best_epoch, bad_epochs = value, epoch, 0
-            if config.restore_best:  # otherwise the best weights are never used: skip the copy and the file
-                best_state, best_eval = copy.deepcopy(unwrap(model).state_dict()), last_eval
-                if runtime.is_main:
-                    atomic.save_torch({"meta": meta, "model": best_state, "epoch": epoch, "metrics": last_eval},
-                                      out / "best.pt")
-        else:
-            bad_epochs += 1
+        _keep_if_best(state, sign * value < sign * state.best_value, value, epoch, model, config, runtime, meta)
         if runtime.is_main:
-            atomic.save_torch({"meta": meta, "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                               "epoch": epoch, "history": history, "early_stopping": (best_value, best_epoch, bad_epochs),
-                               "evaluation": last_eval, "rng": rng_state()}, out / "last.pt")
-            write_history(history, out)
-            epochs.set_postfix({"train": f"{row['train_loss']:.4f}", config.monitor: f"{value:.4f}",
-                                "best": f"{best_value:.4f}@{best_epoch}"})
-        if config.patience is not None and bad_epochs >= config.patience:
+            _save_last(state, epoch, model, optimizer, scheduler, config, meta)
+            epochs.set_postfix({"train": f"{state.history[-1]['train_loss']:.4f}", config.monitor: f"{value:.4f}",
+                                "best": f"{state.best_value:.4f}@{state.best_epoch}"})
+        if config.patience is not None and state.bad_epochs >= config.patience:
             stop_reason = f"early stop: no better {config.monitor} for {config.patience} epochs"
             break
     if config.restore_best:
-        unwrap(model).load_state_dict(best_state)
+        unwrap(model).load_state_dict(state.best_state)
     if runtime.is_main:
-        write_history(history, out)
-        print(f"{meta['kind']}: {stop_reason}; best {config.monitor} {best_value:.4f} at epoch {best_epoch}",
-              file=sys.stderr if not complete else sys.stdout)
-    evaluation = best_eval if config.restore_best else last_eval if complete else None
-    return FitResult(history, best_epoch, best_value, stop_reason, complete, evaluation)
+        write_history(state.history, Path(config.out))
+        print(f"{config.kind}: {stop_reason}; best {config.monitor} {state.best_value:.4f} at epoch "
+              f"{state.best_epoch}", file=sys.stdout if complete else sys.stderr)
+    return FitResult(state.history, config.monitor, state.best_epoch, state.best_value, stop_reason, complete,
+                     state.best_eval if config.restore_best else state.last_eval if complete else None)
+
+
+def _train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                 batches: EpochBatches, train_loss: Callable, runtime: Runtime, epoch: int, show: bool) -> torch.Tensor:
+    """One pass over ``batches``; returns the per-batch losses on the CPU (the epoch's one host sync)."""
+    model.train()
+    if hasattr(batches, "set_epoch"):
+        batches.set_epoch(epoch)
+    losses = []
+    # Batch bars only on a terminal: in a notebook or a log they would add a line per update.
+    for batch in tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False,
+                      disable=not (show and sys.stderr.isatty()), file=sys.stderr, dynamic_ncols=True):
+        batch = runtime.to_device(batch)
+        with runtime.autocast():
+            loss = train_loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        losses.append(loss.detach())
+    return torch.stack(losses).float().cpu()
+
+
+def _keep_if_best(state: _State, improved: bool, value: float, epoch: int, model: torch.nn.Module,
+                  config: FitConfig, runtime: Runtime, meta: dict) -> None:
+    if not improved:
+        state.bad_epochs += 1
+        return
+    state.best_value, state.best_epoch, state.bad_epochs = value, epoch, 0
+    if config.restore_best:  # otherwise the best weights are never used: skip the copy and the file
+        state.best_state, state.best_eval = copy.deepcopy(unwrap(model).state_dict()), state.last_eval
+        if runtime.is_main:
+            atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": state.best_state, "epoch": epoch,
+                               "evaluation": asdict(state.last_eval)}, Path(config.out) / "best.pt")
+
+
+def _save_last(state: _State, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler, config: FitConfig, meta: dict) -> None:
+    atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": unwrap(model).state_dict(),
+                       "optimizer": optimizer.state_dict(),
+                       "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": epoch,
+                       "history": state.history, "early_stopping": (state.best_value, state.best_epoch, state.bad_epochs),
+                       "evaluation": asdict(state.last_eval), "rng": rng_state()}, Path(config.out) / "last.pt")
+    write_history(state.history, Path(config.out))
+
+
+def _restore(state: _State, config: FitConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler) -> None:
+    """Loads last.pt (and best.pt beside it) into ``state``, the model, the optimizer and the RNGs."""
+    ckpt = load_checkpoint(config.resume, config.kind)
+    load_weights(unwrap(model), ckpt, config.resume)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt.get("scheduler") is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    state.history, state.start = ckpt["history"], ckpt["epoch"] + 1
+    state.best_value, state.best_epoch, state.bad_epochs = ckpt["early_stopping"]
+    best_path = Path(config.resume).with_name("best.pt")
+    if config.restore_best and best_path.is_file():
+        best = load_checkpoint(best_path, config.kind)
+        state.best_state, state.best_eval = best["model"], Evaluation(**best["evaluation"])
+    state.last_eval = Evaluation(**ckpt["evaluation"])
+    set_rng_state(ckpt["rng"])
 
 
 def read_history(out: str | Path) -> list[dict]:

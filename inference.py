@@ -1,20 +1,30 @@
-"""From frames to class masks: the one code path behind every segmentation score and every predicted mask.
+"""From frames to class masks, and masks to scores: the one code path behind every segmentation score and
+every predicted mask.
 
-Evaluation (validation, test, the ablation, bench) and ``predict.py`` both call ``segmentation_logits`` and
-``logits_to_classes``: the model sees the frames at the size it was trained at, its logits are upsampled
-(bilinear) to the size the masks are stored at, and the argmax is taken there. Both run in float32 with
-autocast off, so a mask that ``predict.py`` writes, scored against the stored mask, gives exactly the numbers
-in metrics.json, whatever precision the model was trained in.
+Evaluation (validation and test during training, the sweep, the ablation, bench) and ``tools/predict.py`` all
+go through ``segmentation_logits`` and ``logits_to_classes``: the model sees the frames at the size it was
+trained at, its logits are upsampled (bilinear) to the size the masks are stored at, and the argmax is taken
+there. Both run in float32 with autocast off, so a mask that predict.py writes, scored against the stored
+mask, gives exactly the numbers in metrics.json, whatever precision the model was trained in.
+
+Using a trained model from Python:
+
+    model, meta = load_segmentation_model("runs/1a/best.pt")
+    masks = predict_frames(model, frames, meta["input_size"])   # frames: N x 3 x H x W uint8 as stored
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
-from datasets import resize_uint8
+from hw6.datasets import EndoSegDataset, resize_uint8
+from hw6.engine import Runtime, all_reduce_sum, load_checkpoint, load_weights, unwrap
+from hw6.losses import SegmentationMeter
+from hw6.unet import UNet
 
 
 @contextlib.contextmanager
@@ -29,17 +39,12 @@ def scoring_mode(model: torch.nn.Module, device: torch.device) -> Iterator[None]
         model.train(was_training)
 
 
-def as_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 0-255 or float 0-1 images -> float32 in [0, 1], channels-last (the layout the model trains in)."""
-    images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-    return images.contiguous(memory_format=torch.channels_last)
-
-
 def segmentation_logits(model: torch.nn.Module, images: torch.Tensor, tta: bool = False) -> torch.Tensor:
     """Logits N x C x h x w (float32) of images N x 3 x h x w (uint8, or float in [0, 1]) at the model's input
     size; ``tta`` averages the logits over the identity and the horizontal and vertical flips (the flips the
-    model was trained with). Call inside ``scoring_mode`` for scores; training calls the model directly."""
-    images = as_float_images(images)
+    model was trained with). Call inside ``scoring_mode`` for scores."""
+    images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    images = images.contiguous(memory_format=torch.channels_last)  # the layout the model trains in
     logits = model(images).float()
     if tta:
         for dims in ((3,), (2,)):
@@ -48,33 +53,29 @@ def segmentation_logits(model: torch.nn.Module, images: torch.Tensor, tta: bool 
     return logits
 
 
-def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of N x C x h x w logits to ``size`` (H, W); unchanged when already that size."""
-    if tuple(logits.shape[-2:]) == tuple(size):
-        return logits
-    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
-
-
-def drop_small_classes(probs: torch.Tensor, min_region: float) -> torch.Tensor:
-    """Class indices N x H x W from probabilities (or logits) N x C x H x W, where an instrument class predicted
+def drop_small_classes(scores: torch.Tensor, min_region: float) -> torch.Tensor:
+    """Class indices N x H x W from logits (or probabilities) N x C x H x W, where an instrument class predicted
     on fewer than ``min_region`` (a fraction) of an image's pixels is dropped from that image and its pixels go
     to their most probable remaining class (background, or a class that does cover enough of the image).
     Scattered false detections of classes absent from a frame then stop costing a whole class its Dice;
     background is never dropped. ``min_region=0`` is a plain argmax."""
-    pred = probs.argmax(dim=1)
+    pred = scores.argmax(dim=1)
     if min_region <= 0:
         return pred
-    n, c = probs.shape[:2]
+    n, c = scores.shape[:2]
     flat = (torch.arange(n, device=pred.device).view(n, 1) * c + pred.flatten(1)).flatten()
     area = torch.bincount(flat, minlength=n * c).view(n, c)
     small = area < min_region * pred[0].numel()  # classes with no pixels too: they must not receive any
     small[:, 0] = False
-    return probs.masked_fill(small[:, :, None, None], -torch.inf).argmax(dim=1)
+    return scores.masked_fill(small[:, :, None, None], -torch.inf).argmax(dim=1)
 
 
 def logits_to_classes(logits: torch.Tensor, size: tuple[int, int], min_region: float = 0.0) -> torch.Tensor:
-    """Class indices N x H x W (long) at ``size``: logits upsampled there, small classes dropped, argmax."""
-    return drop_small_classes(upsample(logits, size), min_region)
+    """Class indices N x H x W (long) at ``size``: logits upsampled there (bilinear), small classes dropped,
+    argmax."""
+    if tuple(logits.shape[-2:]) != tuple(size):
+        logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+    return drop_small_classes(logits, min_region)
 
 
 def predict(model: torch.nn.Module, images: torch.Tensor, size: tuple[int, int] | None = None, tta: bool = False,
@@ -82,8 +83,8 @@ def predict(model: torch.nn.Module, images: torch.Tensor, size: tuple[int, int] 
     """Class indices N x H x W (long) for images N x 3 x h x w (uint8, or float in [0, 1]) at the size the
     model was trained at; ``size``: the (H, W) to predict at (default h x w). float32, eval mode."""
     with scoring_mode(model, images.device):
-        logits = segmentation_logits(model, images, tta)
-        return logits_to_classes(logits, size or tuple(images.shape[-2:]), min_region)
+        return logits_to_classes(segmentation_logits(model, images, tta), size or tuple(images.shape[-2:]),
+                                 min_region)
 
 
 def predict_frames(model: torch.nn.Module, frames: torch.Tensor, input_size: tuple[int, int], tta: bool = False,
@@ -91,3 +92,54 @@ def predict_frames(model: torch.nn.Module, frames: torch.Tensor, input_size: tup
     """Class indices N x H x W (long) for uint8 frames N x 3 x H x W as stored: resized to ``input_size`` (the
     size the model was trained at, exactly as the data set resizes them), predicted at H x W."""
     return predict(model, resize_uint8(frames, input_size, nearest=False), tuple(frames.shape[-2:]), tta, min_region)
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def input_size(meta: dict, epoch: int) -> tuple[int, int]:
+    """The frame size (H, W) a segmentation checkpoint's weights were trained at in ``epoch``
+    (``meta["input_sizes"]``: [first epoch, H, W] per phase of progressive resizing)."""
+    return tuple(next(size for first, *size in reversed(meta["input_sizes"]) if epoch >= first))
+
+
+def load_segmentation_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[UNet, dict]:
+    """The U-Net of a segmentation checkpoint (best.pt or last.pt), in eval mode on ``device``, and its meta:
+    ``class_names``, ``grey_levels`` (class k is stored as grey level grey_levels[k]), ``tta`` and
+    ``min_region`` (as the run was evaluated), ``options``, and ``input_size``: the (H, W) its weights were
+    trained at."""
+    path = Path(path)
+    ckpt = load_checkpoint(path, "segmentation")
+    model = UNet(**ckpt["meta"]["arch"])
+    load_weights(model, ckpt, path)
+    meta = {**ckpt["meta"], "input_size": input_size(ckpt["meta"], ckpt["epoch"])}
+    return model.to(device, memory_format=torch.channels_last).eval(), meta
+
+
+# -------------------------------------------------------------------------------------------- evaluation
+def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Runtime, batch_size: int,
+                   loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], tta: bool = False,
+                   min_region: float = 0.0) -> dict:
+    """Every metric of ``losses.SegmentationMeter`` over a whole split, scored against the masks at the size
+    they are stored at, and ``loss``: the mean over images of ``loss_fn`` of each batch at the model's input
+    size. Batches are the split's frames in index order, and torchrun ranks take whole batches in turn, then
+    sum: every number, the batch-wide loss included, equals a single process's."""
+    model = unwrap(model)
+    meter = SegmentationMeter(dataset.num_classes, len(dataset))
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    with scoring_mode(model, runtime.device):
+        for index in torch.arange(len(dataset)).split(batch_size)[runtime.rank::runtime.world_size]:
+            images, masks = (t.to(runtime.device) for t in dataset.batch(index.to(dataset.images.device)))
+            logits = segmentation_logits(model, images, tta)
+            loss_sum += loss_fn(logits, masks).double().cpu() * len(index)
+            _score_batch(meter, logits, [dataset.native_masks[i] for i in index], index, min_region)
+    all_reduce_sum([loss_sum, *meter.state()])
+    return {"loss": float(loss_sum / len(dataset)), **meter.compute()}
+
+
+def _score_batch(meter: SegmentationMeter, logits: torch.Tensor, native_masks: list[torch.Tensor],
+                 positions: torch.Tensor, min_region: float) -> None:
+    """Scores a batch's logits against its masks at their stored sizes (one resize when they share one)."""
+    sizes = {tuple(mask.shape) for mask in native_masks}
+    groups = [list(range(len(native_masks)))] if len(sizes) == 1 else [[k] for k in range(len(native_masks))]
+    for group in groups:
+        truth = torch.stack([native_masks[k] for k in group]).to(logits.device).long()
+        meter.update(logits_to_classes(logits[group], tuple(truth.shape[-2:]), min_region), truth, positions[group])

@@ -22,12 +22,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-import atomic
-import cli
-
-CLASS_NAMES = ["Background_Tissue", "Bipolar_Forceps", "Prograsp_Forceps", "Large_Needle_Driver", "Vessel_Sealer",
-               "Grasping_Retractor", "Monopolar_Curved_Scissors", "Other"]
-GREY_LEVELS = [32 * i for i in range(len(CLASS_NAMES))]
+from hw6.datasets import ENDOVIS_CLASS_NAMES, ENDOVIS_GREY_LEVELS
+from hw6.kit import atomic, cli
 
 # Per instrument type: shaft half-width (pixels at 256x320), head length, head style, wrist bend (radians),
 # and the grey tone of the shaft's coating (da Vinci shafts differ in finish as well as in size).
@@ -147,7 +143,7 @@ def render_frame(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, 
 
 
 def write_split(out: Path, folder: str, count: int, seed: int, size: tuple[int, int], colorization: bool) -> None:
-    lut = np.array(GREY_LEVELS, dtype=np.uint8)
+    lut = np.array(ENDOVIS_GREY_LEVELS, dtype=np.uint8)
     for i in tqdm(range(count), desc=folder, unit="frame", leave=False, disable=not sys.stderr.isatty()):
         frame, mask = render_frame(frame_rng(seed, folder, i), *size)
         index = i + 1 if folder == "validation_cor" else i  # the course's validation_cor is numbered from 1
@@ -178,9 +174,9 @@ def generate(out: str | Path, seed: int = 0, n_train: int = 200, n_val: int = 40
             raise cli.UsageError(f"--out {out}: holds synthetic data generated with other settings "
                                  f"({marker.name}); choose another folder or delete it")
         return out  # already generated with exactly these settings
-    for task, folder, count in tqdm(splits, desc="synthetic data", unit="split"):
+    for task, folder, count in tqdm(splits, desc="synthetic data", unit="split", disable=not sys.stderr.isatty()):
         write_split(out / task, folder, count, seed, size, colorization=task == "colorization")
-    atomic.write_text(json.dumps({str(g): n for g, n in zip(GREY_LEVELS, CLASS_NAMES)}, indent=1) + "\n",
+    atomic.write_text(json.dumps({str(g): n for g, n in zip(ENDOVIS_GREY_LEVELS, ENDOVIS_CLASS_NAMES)}, indent=1) + "\n",
                       out / "mapping.json")
     atomic.write_json(record, out / "SYNTHETIC.json")  # last: a root without it is incomplete
     return out
@@ -201,4 +197,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hw6.kit.errors import UsageError
+
 STAGE_CHANNELS = (32, 64, 128, 256)
 DOWNSAMPLING = 2 ** (len(STAGE_CHANNELS) - 1)  # H and W must be divisible by this (8)
 
@@ -66,3 +68,40 @@ class UNet(nn.Module):
         x = self.dec2(torch.cat([self.up2(x), s2], dim=1))
         x = self.dec1(torch.cat([self.up1(x), s1], dim=1))
         return self.head(x)
+
+
+def transfer_weights(model: UNet, source: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Initialises ``model`` from another U-Net's state dict (typically the grey-in, RGB-out colorization model).
+
+    Tensors whose name and shape match are loaded. The first convolution of a 1-channel (grey) model is adapted
+    to the model's channels by repeating its kernel over them divided by their number, so that a grey frame
+    repeated on three channels gives exactly the colorization model's activations. Everything else (the
+    32 -> C head, whose output means something else) keeps its fresh initialisation.
+    Returns {"loaded": [...], "adapted": [...], "new": [...]}: the tensor names in each case.
+    """
+    own = model.state_dict()
+    report: dict[str, list[str]] = {"loaded": [], "adapted": [], "new": []}
+    for name, tensor in own.items():
+        src = source.get(name)
+        if src is not None and src.shape == tensor.shape:
+            own[name] = src
+            report["loaded"].append(name)
+        elif (name == "enc1.0.weight" and src is not None and src.shape[1] == 1
+              and src.shape[0] == tensor.shape[0] and src.shape[2:] == tensor.shape[2:]):
+            own[name] = src.repeat(1, tensor.shape[1], 1, 1) / tensor.shape[1]
+            report["adapted"].append(name)
+        else:
+            report["new"].append(name)
+    model.load_state_dict(own)
+    return report
+
+
+def check_batch_norm(frames: int, batch_size: int, size: tuple[int, int]) -> None:
+    """Refuses (one line) training that would leave BatchNorm one value per channel: the bottleneck has
+    (H / 8) x (W / 8) values per frame, and an epoch's last batch may hold a single frame."""
+    smallest = min(frames, batch_size) if frames % batch_size == 0 or frames < batch_size else frames % batch_size
+    values = smallest * (size[0] // DOWNSAMPLING) * (size[1] // DOWNSAMPLING)
+    if values < 2:
+        raise UsageError(f"--image-size {size[0]}x{size[1]} with a batch of {smallest} frame(s) leaves BatchNorm "
+                         f"{values} value per channel at the U-Net's bottleneck; use a larger image or batch, or "
+                         f"--no-batch-norm")

@@ -40,3 +40,19 @@ def make_root(root: Path, first_index: int = 0, n: int = 3, size=(16, 24), mappi
     mapping = {str(g): name for g, name in zip(GREYS, NAMES)} if mapping is None else mapping
     (root / "mapping.json").write_text(mapping if isinstance(mapping, str) else json.dumps(mapping))
     return root
+
+
+def meet_sibling(data: str, out: str, **options) -> dict:
+    """A stand-in training for experiment.run_jobs: marks its start, then waits (up to a minute) until its
+    sibling job has started too; returns whether it saw it, so only jobs that really ran at once both pass."""
+    import os
+    import time
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "started").write_text(str(os.getpid()))
+    sibling = out.parent / options["sibling"] / "started"
+    deadline = time.monotonic() + 60
+    while not sibling.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return {"pid": os.getpid(), "saw_sibling": sibling.is_file(), "threads": options.get("threads")}

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-import augment
+from hw6 import augment
 
 
 def encoded_batch(n: int = 16, h: int = 24, w: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

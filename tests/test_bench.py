@@ -1,5 +1,5 @@
 """bench.render: the BENCHMARKS tables come from the JSON files as they are, older files included."""
-import bench
+from hw6.tools import bench
 
 
 def _precision_result(**extra) -> dict:

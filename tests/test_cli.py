@@ -1,18 +1,21 @@
 """Every script answers --help, and the ablation keeps only steps that help on validation."""
 from __future__ import annotations
 
+import importlib
 import json
 import runpy
 import sys
+from pathlib import Path
 
 import pytest
 
-import ablation
-import bench
 from conftest import ROOT
+from hw6 import experiment
+from hw6.tools import ablation, bench
 
-SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "predict.py",
-           "synthetic_endo.py", "endovis2017.py", "report.py", "bench.py", "ablation.py", "run_notebook.py"]
+SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "synthetic_endo.py",
+           "tools/predict.py", "tools/endovis2017.py", "tools/bench.py", "tools/ablation.py", "tools/run_notebook.py",
+           "tools/fetch_data.py", "tools/full_run.py", "notebook/report.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -36,7 +39,7 @@ def test_ablation_keeps_only_improving_steps(synthetic_root, tmp_path):
         best = max(best, row["val_mean_instrument_dice"]) if row["kept"] else best
     assert "test_mean_instrument_dice" in rows[-1] and "val_mean_instrument_dice" not in rows[-1]
     saved = json.loads((tmp_path / "ablation.json").read_text())
-    assert saved["synthetic"] is True and len(saved["class_names"]) == 8
+    assert saved["data"]["synthetic"] is True and len(saved["class_names"]) == 8
     assert (tmp_path / "ablation.md").read_text().count("\n") == len(rows) + 2
 
 
@@ -55,11 +58,10 @@ def test_ablation_reuses_finished_steps(synthetic_root, tmp_path, monkeypatch):
 
 
 def test_seeds_report_the_spread_and_make_a_long_runs_row(synthetic_root, tmp_path):
-    import seeds
-    import train_segmentation
+    from hw6 import experiment
 
-    result = seeds.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path, [0, 1], recipe="best",
-                                    epochs=1, batch_size=4, progress=False)
+    result = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path, [0, 1],
+                                         recipe="best", epochs=1, batch_size=4, progress=False)
     scores = result["summary"]["test"]["mean_instrument_dice"]
     assert scores["values"] == [m["test"]["mean_instrument_dice"] for m in result["runs"]]
     assert scores["n"] == 2 and scores["min"] <= scores["mean"] <= scores["max"]
@@ -67,3 +69,46 @@ def test_seeds_report_the_spread_and_make_a_long_runs_row(synthetic_root, tmp_pa
     assert len(result["summary"]["test"]["dice_per_class"]) == 8
     row = bench.long_run_row(tmp_path / "seeds.json")  # the BENCHMARKS.md long-runs row, read from the file
     assert f"{scores['mean']:.3f}" in row[2] and "--seeds 0 1" in row[-1]
+
+
+COMMON_ARGV = ["--epochs", "3", "--batch-size", "5", "--lr", "0.01", "--image-size", "64x80", "--seed", "4",
+               "--device", "cpu", "--precision", "fp32", "--threads", "1", "--scheduler", "cosine", "--limit", "9",
+               "--resume", "--overwrite", "--no-progress"]
+COMMON_OPTIONS = dict(epochs=3, batch_size=5, lr=0.01, image_size=(64, 80), seed=4, device="cpu", precision="fp32",
+                      threads=1, scheduler="cosine", limit=9, resume="latest", overwrite=True, progress=False)
+EXPERIMENT_FLAGS = {
+    "train_segmentation": (["--patience", "7", "--recipe", "best", "--augment", "--loss", "dice_ce", "--dice-reduction",
+                            "image", "--monitor", "val_mean_instrument_dice", "--tta", "--min-region", "0.01",
+                            "--full-size-epochs", "2", "--label-fraction", "0.5", "--no-batch-norm", "--init-from", "c.pt"],
+                           dict(patience=7, recipe="best", augment="flips", loss="dice_ce", dice_reduction="image",
+                                monitor="val_mean_instrument_dice", tta=True, min_region=0.01, full_size_epochs=2,
+                                label_fraction=0.5, batch_norm=False, init_from=Path("c.pt"), sweep=False)),
+    "train_colorization": (["--patience", "7", "--no-batch-norm"], dict(patience=7, batch_norm=False)),
+    "transfer_vgg": (["--mode", "frozen", "--test-limit", "8", "--weights", "w.pth", "--no-cache"],
+                     dict(mode="frozen", test_limit=8, weights=Path("w.pth"), cache=False)),
+}
+
+
+@pytest.mark.parametrize("name", EXPERIMENT_FLAGS)
+def test_every_flag_reaches_the_options_with_one_meaning(name):
+    module = importlib.import_module(f"hw6.{name}")
+    argv, own = EXPERIMENT_FLAGS[name]
+    data, out, options, seeds = experiment.parse(module.parser(), ["--data", "D", "--out", "O", *COMMON_ARGV, *argv])
+    assert (data, out, seeds) == (Path("D"), Path("O"), None)
+    assert options == {**COMMON_OPTIONS, **own}
+    assert set(options) - {"sweep"} <= set(module.DEFAULTS)  # every flag is an option of train()
+    _, _, given, seeds = experiment.parse(module.parser(), ["--data", "D", "--out", "O", "--seeds", "0", "1",
+                                                            *(["--mode", "scratch"] if name == "transfer_vgg" else [])])
+    assert seeds == [0, 1] and set(given) <= {"sweep", "mode"}  # flags not given stay out: recipes and DEFAULTS apply
+
+
+def test_the_same_flag_has_the_same_help_everywhere():
+    helps = {}
+    for name in EXPERIMENT_FLAGS:
+        for action in importlib.import_module(f"hw6.{name}").parser()._actions:
+            for flag in action.option_strings:
+                helps.setdefault(flag, set()).add((action.type, action.choices and tuple(action.choices),
+                                                   action.help.split(" (default")[0] if action.help else None))
+    shared = {flag: kinds for flag, kinds in helps.items() if flag in ("--data", "--out", "--epochs", "--lr", "--seed",
+                                                                       "--device", "--precision", "--image-size")}
+    assert shared and all(len(kinds) == 1 for kinds in shared.values()), shared

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-import datasets
-from datasets import ColorizationDataset, EndoSegDataset, InMemoryLoader, load_mapping, select_fraction
+from hw6 import datasets
+from hw6.datasets import ColorizationDataset, EndoSegDataset, InMemoryLoader, load_mapping, select_fraction
 from helpers import GREYS, NAMES, make_root
 
 

@@ -10,10 +10,11 @@ import sys
 import torch
 
 from conftest import ROOT
-from datasets import EndoSegDataset
-from engine import setup_runtime
-from train_segmentation import evaluate_split
-from unet import UNet
+from hw6.datasets import EndoSegDataset
+from hw6.engine import setup_runtime
+from hw6.inference import evaluate_split
+from hw6.losses import soft_dice_loss
+from hw6.unet import UNet
 
 
 def free_port() -> int:
@@ -26,7 +27,7 @@ def test_torchrun_two_processes_match_single_process_evaluation(synthetic_root, 
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={free_port()}", "train_segmentation.py", "--data", str(synthetic_root), "--out", str(out),
-           "--epochs", "2", "--batch-size", "2", "--precision", "fp32", "--workers", "1", "--no-progress"]
+           "--epochs", "2", "--batch-size", "2", "--precision", "fp32", "--threads", "1", "--no-progress"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("test: assignment Dice") == 1  # only rank 0 reports
@@ -36,7 +37,9 @@ def test_torchrun_two_processes_match_single_process_evaluation(synthetic_root, 
 
     model = UNet()
     model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
-    single = evaluate_split(model, EndoSegDataset(synthetic_root, "test"), setup_runtime("cpu", "fp32"), batch_size=2)  # the run's batches: the batch-wide loss depends on them
+    # the run's batches of 2: the batch-wide loss depends on them
+    single = evaluate_split(model, EndoSegDataset(synthetic_root, "test"), setup_runtime("cpu", "fp32"), 2,
+                            soft_dice_loss)
     assert metrics["test"]["confusion"] == single["confusion"]
     assert abs(metrics["test"]["assignment_dice"] - single["assignment_dice"]) < 1e-9
     assert abs(metrics["test"]["loss"] - single["loss"]) < 1e-5

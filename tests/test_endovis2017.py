@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import endovis2017
-from datasets import ColorizationDataset, DataError, EndoSegDataset
+from hw6.tools import endovis2017
+from hw6.datasets import ColorizationDataset, DataError, EndoSegDataset
 
 
 def fake_release(root, sequences=(1, 2, 3), frames=2):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_colorization
-import train_segmentation
-import transfer_vgg
+from hw6 import train_colorization
+from hw6 import train_segmentation
+from hw6 import transfer_vgg
+from hw6.datasets import FASHION_IDX_FILES
 from conftest import run_script
 from helpers import make_root
 
@@ -107,7 +108,7 @@ def test_unreadable_file(tmp_path, capsys):
 def test_fashion_idx_faults(name, magic, damage, tmp_path, capsys):
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for file, m in transfer_vgg.IDX_FILES.items():
+    for file, m in FASHION_IDX_FILES.items():
         n = 4
         body = bytes(n) if m == 2049 else bytes(n * 28 * 28)
         header = m.to_bytes(4, "big") + n.to_bytes(4, "big") + (b"" if m == 2049 else (28).to_bytes(4, "big") * 2)

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-import predict
-import session
-import synthetic_endo
-import train_colorization
-import train_segmentation
-import transfer_vgg
-from datasets import DataError, EndoSegDataset
+from hw6.tools import predict
+from hw6.notebook import session
+from hw6 import synthetic_endo
+from hw6 import train_colorization
+from hw6 import train_segmentation
+from hw6 import transfer_vgg
+from hw6.datasets import DataError, EndoSegDataset
 from helpers import make_root
 from test_vgg import write_tiny_fashion
 
@@ -160,8 +160,8 @@ def test_colorization_resume_with_another_learning_rate_is_refused(root, tmp_pat
 def test_vgg_image_size_too_small_and_resume_with_other_options(tmp_path, capsys):
     fashion = write_tiny_fashion(tmp_path / "fashion", 20)
     base = ["--mode", "scratch", "--data", str(fashion), "--out", str(tmp_path / "v"), "--epochs", "1", "--no-progress"]
-    code, err = _run(transfer_vgg, [*base, "--image-size", "16"], capsys)
-    _assert_refused(code, err, "--image-size 16")
+    code, err = _run(transfer_vgg, [*base, "--image-size", "16x16"], capsys)
+    _assert_refused(code, err, "--image-size 16x16")
     assert _run(transfer_vgg, base, capsys)[0] == 0
     code, err = _run(transfer_vgg, [*base, "--resume", "--batch-size", "7"], capsys)
     _assert_refused(code, err, "batch_size")

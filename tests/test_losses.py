@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losses import ASSIGNMENT_BATCH, SegmentationMeter, dice_ce_loss, segmentation_metrics, soft_dice_loss
+from hw6.losses import ASSIGNMENT_BATCH, SegmentationMeter, dice_ce_loss, segmentation_metrics, soft_dice_loss
 
 
 def test_soft_dice_matches_hand_computation():

@@ -1,4 +1,6 @@
-"""hw6.ipynb end to end in the smoke profile, and report.py rebuilding the PDF from results alone."""
+"""hw6.ipynb end to end in the smoke profile, through the prepared GPU command (tools/full_run.py) on this CPU:
+its summary, each section's files, its saved outputs; and notebook/report.py laying out and rebuilding the
+report from the results alone."""
 from __future__ import annotations
 
 import json
@@ -8,63 +10,104 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import report
 from conftest import REAL_FASHION, ROOT, SHARED_DATA, run_script
+from hw6.notebook import answers, report
 from test_vgg import write_tiny_fashion
+
+SECTIONS = ("1a", "1b", "1c", "1d", "1e", "2a", "2b", "2c")
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("notebook")
     fashion = SHARED_DATA if (REAL_FASHION / "train-images-idx3-ubyte").is_file() else write_tiny_fashion(tmp / "fashion", 200)
-    env = {"HW6_PROFILE": "smoke", "HW6_OUT": str(tmp / "results"), "HW6_DATA_ROOT": "",
-           "HW6_FASHION_ROOT": str(fashion), "HW6_VGG16_WEIGHTS": ""}
-    result = run_script("run_notebook.py", "--output", str(tmp / "executed.ipynb"), env=env, timeout=900)
+    result = run_script("tools/full_run.py", "--out", str(tmp), "--profile", "smoke", "--data", "", "--fashion",
+                        str(fashion), "--no-bench", timeout=1500)
     return tmp, result
 
 
-def test_notebook_runs_without_error_outputs(executed):
+def test_notebook_runs_and_its_saved_outputs_are_clean(executed):
     tmp, result = executed
     assert result.returncode == 0, result.stderr[-3000:]
-    nb = nbformat.read(tmp / "executed.ipynb", as_version=4)
+    nb = nbformat.read(tmp / "hw6.ipynb", as_version=4)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert outputs and not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "SYNTHETIC data" in text  # no DATA_ROOT given: the run says its results are synthetic
     assert "NOT RUN: ImageNet VGG16 weights unavailable" in text
+    assert "\r" not in text and "it/s]" not in text  # no progress-bar fragments saved
+    warnings = [line for line in text.splitlines() if "Warning" in line or line.startswith("warning:")]
+    assert len(warnings) == len(set(warnings))  # each warning at most once
+
+
+def test_the_prepared_command_records_the_card_and_each_step(executed):
+    tmp, _ = executed
+    record = json.loads((tmp / "full_run.json").read_text())
+    assert record["card"] == "no GPU (CPU run)" and record["profile"] == "smoke"
+    assert record["steps"]["notebook_seconds"] > 0 and record["wall_seconds"] >= record["steps"]["notebook_seconds"]
+    assert (tmp / "report.pdf").is_file() and (tmp / "plots").is_dir()
 
 
 def test_parameters_cell_is_tagged_and_reads_hw6_variables():
     nb = nbformat.read(ROOT / "hw6.ipynb", as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
-    for name in ("DATA_ROOT", "PROFILE", "DEVICE", "FASHION_ROOT", "VGG16_WEIGHTS", "OUT"):
+    for name in ("DATA_ROOT", "PROFILE", "DEVICE", "FASHION_ROOT", "VGG16_WEIGHTS", "OUT", "PARALLEL", "PROGRESS"):
         assert re.search(rf'^{name} = os.environ.get\("HW6_{name}"', params[0].source, re.M), name
 
 
-def test_summary_has_every_experiment(executed):
+def test_summary_structure_and_each_sections_files(executed):
     tmp, _ = executed
-    summary = json.loads((tmp / "results" / "summary.json").read_text())
-    assert set(summary["experiments"]) == set(report.SECTIONS)
-    assert summary["synthetic"] is True and summary["profile"] == "smoke"
+    results = tmp / "results"
+    summary = json.loads((results / "summary.json").read_text())
+    assert set(summary["experiments"]) == set(SECTIONS) | {"1e_label_efficiency"}
+    assert summary["data"]["synthetic"] is True and summary["profile"] == "smoke"
     assert {summary["experiments"][k]["status"] for k in ("2b", "2c")} == {"not run"}
     for key in ("1a", "1b", "1c", "1e"):
         e = summary["experiments"][key]
-        assert len(e["dice_per_class"]) == 8 and 0 <= e["assignment_dice"] <= 1
-    assert summary["experiments"]["2a"]["status"] == "done"
-    assert len(summary["experiments"]["1e"]["label_efficiency"]) == 2 * 2 * 2  # inits x fractions x seeds
+        assert e["seeds"] == [0, 1] and len(e["fits"]) == 2 and e["score_size"] == [64, 80]
+        spread = e["test"]["mean_instrument_dice"]
+        assert spread["n"] == 2 and spread["min"] <= spread["mean"] <= spread["max"]
+        assert len(e["test"]["dice_per_class"]) == 8
+        for name in ("loss.png", "seeds.json", "seed0/metrics.json", "seed1/best.pt", "seed0/predictions.png"):
+            assert (results / e["dir"] / name).is_file(), (key, name)
+    assert (results / "1c_sweep" / "grid" / "sweep.csv").read_text().count("\n") == 3  # header + 2 configurations
+    assert summary["experiments"]["1e"]["init"]["adapted"] == ["enc1.0.weight"]
+    assert len(summary["experiments"]["1e_label_efficiency"]["rows"]) == 2 * 2 * 1  # inits x fractions x seeds
+    assert (results / "1d_colorization" / "best.pt").is_file() and (results / "2a" / "curves.png").is_file()
+    assert summary["experiments"]["2a"]["status"] == "done" and summary["experiments"]["2b"]["setup"]["trainable_parameters"] == 40970
+
+
+def test_report_lays_out_every_answer_and_required_figure(executed):
+    tmp, _ = executed
+    blocks = report.layout(tmp / "results")
+    texts = [b.text for b in blocks if b.kind in ("text", "code")]
+    summary = json.loads((tmp / "results" / "summary.json").read_text())
+    for key in SECTIONS:
+        assert answers.answer(key, summary) in texts, key
+        assert "Question. " + answers.QUESTIONS[key] in texts, key
+    figures = {b.path.relative_to(tmp / "results").as_posix() for b in blocks if b.kind == "figure"}
+    for key in ("1a", "1b", "1c", "1d", "1e", "2a"):
+        folder = summary["experiments"][key]["dir"]
+        for name, _ in report.FIGURES[key]:
+            assert f"{folder}/{name}" in figures, (key, name)
+    assert all("profile smoke" in b.text for b in blocks if b.kind == "figure")  # each caption names its run
+    assert answers.WHAT_TO_RUN in texts  # 2(b)/2(c) say what a user does to run them
+    assert "def augment_batch" in answers.augmentation_source()
+    assert answers.dice_implementation().startswith("The assignment's soft multi-class Dice loss.")
+    assert not [t for t in texts if str(tmp) in t or "/work/" in t]  # no machine paths
 
 
 def _pages(pdf: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
 
 
-def test_report_is_a_pdf_with_a_page_per_section_and_rebuilds_from_results(executed, tmp_path):
+def test_report_is_a_pdf_that_rebuilds_from_results(executed, tmp_path):
     tmp, _ = executed
     pdf = tmp / "report.pdf"
-    assert pdf.read_bytes().startswith(b"%PDF") and _pages(pdf) >= 1 + len(report.SECTIONS)
-    assert (tmp / "plots" / "1a_loss.png").is_file()
-    rebuilt = run_script("report.py", "--results", str(tmp / "results"), "--pdf", str(tmp_path / "r.pdf"),
+    assert pdf.read_bytes().startswith(b"%PDF") and 4 <= _pages(pdf) <= 14
+    assert (tmp / "plots" / "1a_dice_loss.png").is_file()
+    rebuilt = run_script("notebook/report.py", "--results", str(tmp / "results"), "--pdf", str(tmp_path / "r.pdf"),
                          "--plots", str(tmp_path / "plots"))
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert _pages(tmp_path / "r.pdf") == _pages(pdf)
@@ -74,7 +117,6 @@ def test_answers_quote_the_run_numbers(executed):
     tmp, _ = executed
     summary = json.loads((tmp / "results" / "summary.json").read_text())
     e = summary["experiments"]["1a"]
-    text = report.answer("1a", summary)
-    assert f"{e['mean_instrument_dice']:.3f}" in text and f"{e['assignment_dice']:.3f}" in text
-    assert "def augment_batch" in report.augmentation_source()
-    assert report.dice_implementation().startswith("The assignment's soft multi-class Dice loss.")
+    text = answers.answer("1a", summary)
+    assert f"{e['test']['mean_instrument_dice']['mean']:.3f}" in text and f"{e['test']['assignment_dice']['mean']:.3f}" in text
+    assert "Fewer than three seeds" in answers.answer("1b", summary)  # two smoke seeds: no conclusion drawn

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_segmentation
-from losses import ASSIGNMENT_BATCH
-from predict import predict_files
+from hw6 import train_segmentation
+from hw6.losses import ASSIGNMENT_BATCH
+from hw6.tools.predict import predict_files
 
 
 def independent_scores(pred_dir: Path, split_dir: Path, grey_levels: list[int]) -> dict:
@@ -49,7 +49,7 @@ def test_predict_masks_reproduce_metrics_of_a_bf16_run_trained_small(synthetic_r
     # Trained at 32x40 under bf16 autocast, with the small-class floor: scored and predicted at 64x80 in float32.
     metrics = train_segmentation.train(synthetic_root, tmp_path / "run", epochs=2, batch_size=4, image_size=(32, 40),
                                        precision="bf16", min_region=0.02, progress=False)
-    assert metrics["image_size"] == [32, 40] and metrics["score_size"] == [64, 80]
+    assert metrics["details"]["image_size"] == [32, 40] and metrics["details"]["score_size"] == [64, 80]
     assert sum(map(sum, metrics["test"]["confusion"])) == 4 * 64 * 80  # every stored pixel of the 4 test masks
     predict_files(tmp_path / "run" / "best.pt", synthetic_root / "segmentation" / "test", tmp_path / "pred")
     scores = independent_scores(tmp_path / "pred", synthetic_root / "segmentation" / "test",
@@ -61,7 +61,7 @@ def test_predict_masks_reproduce_metrics_of_a_bf16_run_trained_small(synthetic_r
 def test_predict_masks_reproduce_metrics_on_the_real_data(real_endo, tmp_path):
     metrics = train_segmentation.train(real_endo, tmp_path / "run", epochs=2, limit=20, image_size=(64, 80),
                                        progress=False)
-    assert metrics["score_size"] == [256, 320]
+    assert metrics["details"]["score_size"] == [256, 320]
     predict_files(tmp_path / "run" / "best.pt", real_endo / "segmentation" / "test", tmp_path / "pred")
     scores = independent_scores(tmp_path / "pred", real_endo / "segmentation" / "test", [32 * k for k in range(8)])
     assert_reproduces(metrics, scores)
@@ -70,9 +70,9 @@ def test_predict_masks_reproduce_metrics_on_the_real_data(real_endo, tmp_path):
 def test_progressive_resizing_trains_its_last_epochs_at_the_stored_size(synthetic_root, tmp_path):
     metrics = train_segmentation.train(synthetic_root, tmp_path / "run", epochs=3, batch_size=4, image_size=(32, 40),
                                        full_size_epochs=1, monitor="val_mean_instrument_dice", progress=False)
-    assert metrics["input_sizes"] == [[1, 32, 40], [3, 64, 80]]
+    assert metrics["details"]["input_sizes"] == [[1, 32, 40], [3, 64, 80]]
     best = metrics["fit"]["best_epoch"]
-    assert metrics["image_size"] == ([64, 80] if best == 3 else [32, 40])  # the size of the kept weights
+    assert metrics["details"]["image_size"] == ([64, 80] if best == 3 else [32, 40])  # the size of the kept weights
     predict_files(tmp_path / "run" / "best.pt", synthetic_root / "segmentation" / "test", tmp_path / "pred")
     assert_reproduces(metrics, independent_scores(tmp_path / "pred", synthetic_root / "segmentation" / "test",
                                                   [32 * k for k in range(8)]))

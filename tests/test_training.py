@@ -14,15 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
-import train_colorization
-import train_segmentation
+from hw6 import train_colorization
+from hw6 import train_segmentation
 from conftest import ROOT
-from datasets import EndoSegDataset
-from engine import CheckpointError, setup_runtime
-from inference import predict
-from predict import predict_files
-from train_segmentation import load_pretrained
-from unet import UNet
+from hw6.datasets import EndoSegDataset
+from hw6.engine import CheckpointError, setup_runtime
+from hw6.inference import evaluate_split, predict
+from hw6.tools.predict import predict_files
+from hw6.train_segmentation import load_pretrained
+from hw6.unet import UNet
 
 SEG_FILES = ["history.json", "history.csv", "best.pt", "last.pt", "metrics.json", "loss.png", "predictions.png",
              "confusion.png"]
@@ -44,32 +44,29 @@ def test_segmentation_run_lowers_training_loss_and_writes_every_file(seg_run):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     test = metrics["test"]
     assert {"assignment_dice", "dice_per_class", "iou_per_class", "mean_instrument_dice", "pixel_accuracy"} <= set(test)
-    assert len(test["dice_per_class"]) == 8 and metrics["synthetic"] is True
+    assert len(test["dice_per_class"]) == 8 and metrics["data"]["synthetic"] is True
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["fit"]["best_epoch"] == min(history, key=lambda r: r["val_loss"])["epoch"]
 
 
-def test_segmentation_metrics_make_a_long_runs_row_and_a_report_sentence(seg_run):
-    import bench
-    import report
+def test_segmentation_metrics_make_a_long_runs_row(seg_run):
+    from hw6.tools import bench
 
     out, metrics = seg_run
     row = bench.long_run_row(out / "metrics.json")  # BENCHMARKS.md's long-runs row, read from the run's file
     assert f"{metrics['test']['mean_instrument_dice']:.3f}" in row[2] and "6 epochs" in row[0]
-    assert row[-1] == f"`python train_segmentation.py --data DATA --out {out}`"
-    sentence = report.seg_run_text(json.loads((out / "metrics.json").read_text()))
-    assert sentence.startswith("SYNTHETIC data") and "6 epochs" in sentence
-    assert f"strict mean instrument Dice {metrics['test']['mean_instrument_dice']:.3f}" in sentence
+    assert row[-1] == f"`python train_segmentation.py --data DATA --out {out} --recipe assignment`"
 
 
 def test_kept_validation_scores_are_those_of_the_restored_weights(seg_run, synthetic_root):
     out, metrics = seg_run
     ckpt = torch.load(out / "best.pt", weights_only=False)
-    options = train_segmentation.resolve_options("assignment", batch_size=4)
-    model = UNet(3, 8, options["batch_norm"])
+    o = train_segmentation.resolve_options(recipe="assignment", batch_size=4)
+    model = UNet(3, 8, o["batch_norm"])
     model.load_state_dict(ckpt["model"])
-    validation = EndoSegDataset(synthetic_root, "validation", options["image_size"])
-    fresh = train_segmentation.evaluate_as_trained(model.eval(), validation, setup_runtime("cpu"), options)
+    validation = EndoSegDataset(synthetic_root, "validation", o["image_size"])
+    fresh = evaluate_split(model.eval(), validation, setup_runtime("cpu"), o["batch_size"],
+                           train_segmentation.segmentation_loss(o), o["tta"], o["min_region"])
     kept = metrics["validation"]
     assert kept["confusion"] == fresh["confusion"]
     assert kept["loss"] == pytest.approx(fresh["loss"], abs=1e-6)
@@ -94,9 +91,9 @@ def test_colorization_run_writes_every_file(synthetic_root, tmp_path):
     metrics = train_colorization.train(synthetic_root, tmp_path, epochs=2, batch_size=4, progress=False)
     for name in ["history.json", "history.csv", "best.pt", "loss.png", "colorization.png", "metrics.json"]:
         assert (tmp_path / name).stat().st_size > 0, name
-    assert metrics["validation_mse"] > 0 and metrics["validation_psnr_db"] == pytest.approx(
-        10 * math.log10(1 / metrics["validation_mse"]))
-    assert metrics["validation_images"] == 4 and metrics["train_images"] == 8
+    val = metrics["validation"]
+    assert val["loss"] > 0 and val["psnr_db"] == pytest.approx(10 * math.log10(1 / val["loss"]))
+    assert metrics["details"]["validation_images"] == 4 and metrics["details"]["train_images"] == 8
 
 
 def _colorization_checkpoint(path, batch_norm=True):
@@ -134,8 +131,9 @@ def test_fine_tuning_records_what_was_loaded(synthetic_root, tmp_path):
     _colorization_checkpoint(tmp_path / "c.pt")
     metrics = train_segmentation.train(synthetic_root, tmp_path / "ft", init_from=tmp_path / "c.pt", epochs=1,
                                        batch_size=4, label_fraction=0.5, progress=False)
-    assert metrics["init"]["adapted"] == ["enc1.0.weight"] and "head.weight" in metrics["init"]["new"]
-    assert metrics["train_frames"] == 6
+    init = metrics["details"]["init"]
+    assert init["adapted"] == ["enc1.0.weight"] and "head.weight" in init["new"]
+    assert metrics["details"]["train_frames"] == 6
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_files(synthetic_root, tmp_path, monkeypatch):
@@ -162,12 +160,12 @@ def test_sweep_selects_on_validation_and_tests_only_the_selection(synthetic_root
                                        epochs=2, progress=False)
     rows = (tmp_path / "sweep.csv").read_text().splitlines()
     assert len(rows) == 3 and (tmp_path / "sweep.md").is_file()
-    table = metrics["sweep"]["rows"]
+    table = metrics["details"]["sweep"]["rows"]
     chosen = [r for r in table if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["best_value"] == min(r["best_value"] for r in table)
-    assert "test" in metrics
+    assert metrics["test"] is not None
     unselected = [r["config"] for r in table if not r["selected"]][0]
-    assert "test" not in json.loads((tmp_path / unselected / "metrics.json").read_text())
+    assert json.loads((tmp_path / unselected / "metrics.json").read_text())["test"] is None
 
 
 def _train_cmd(data, out, *extra):
@@ -218,7 +216,8 @@ def test_drop_small_classes_reassigns_tiny_regions_to_the_next_class():
 
 
 FAULTS_OF_64_MB_TENSORS = """
-import resource, sys, torch, engine
+import resource, sys, torch
+from hw6 import engine
 def faults(count):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(count):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unet import UNet
+from hw6.unet import UNet
 
 
 @pytest.mark.parametrize("size", [(8, 8), (64, 80), (128, 160), (24, 40)])

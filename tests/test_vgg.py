@@ -9,12 +9,12 @@ import pytest
 import torch
 from torchvision.models import vgg16
 
-import bench
-import cli
-import report
-import transfer_vgg
-from engine import setup_runtime
-from transfer_vgg import FeatureCache, FrozenThenTrainable, load_vgg16, split_vgg
+from hw6.tools import bench
+from hw6.kit import cli
+from hw6 import transfer_vgg
+from hw6.engine import setup_runtime
+from hw6.datasets import TensorItems
+from hw6.transfer_vgg import FeatureCache, FrozenThenTrainable, load_vgg16, split_vgg
 
 
 def write_tiny_fashion(root: Path, n: int = 120, seed: int = 0) -> Path:
@@ -48,22 +48,23 @@ def weights(tmp_path_factory):
 
 
 def _run(mode, data, out, **kw):
-    return transfer_vgg.run(mode, data, out, epochs=1, batch_size=32, limit=kw.pop("limit", 96), test_limit=64,
-                            progress=False, **kw)
+    return transfer_vgg.train(data, out, mode=mode, epochs=1, batch_size=32, limit=kw.pop("limit", 96), test_limit=64,
+                              progress=False, **kw)
 
 
 @pytest.mark.parametrize("mode", ["scratch", "frozen", "finetune-fc", "finetune-all"])
 def test_each_mode_trains_one_epoch_and_writes_outputs(mode, tiny, weights, tmp_path):
     m = _run(mode, tiny, tmp_path, weights=None if mode == "scratch" else weights,
-             image_size=32, precision="fp32")
+             image_size=(32, 32), precision="fp32")
     for name in ("history.json", "history.csv", "curves.png", "metrics.json", "confusion.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     history = json.loads((tmp_path / "history.json").read_text())
     assert {"train_loss", "test_loss", "test_accuracy", "seconds"} <= set(history[0])
-    assert m["train_images"] == 96 and m["test_images"] == 64 and len(m["per_class_accuracy"]) == 10
-    assert m["weights"] == ("random init" if mode == "scratch" else str(weights))
+    d = m["details"]
+    assert d["train_images"] == 96 and d["test_images"] == 64 and len(m["test"]["per_class_accuracy"]) == 10
+    assert d["weights"] == ("random init" if mode == "scratch" else weights.name)
     if mode != "scratch":
-        assert m["imagenet_official"] is False  # the random checkpoint is not torchvision's 397923af
+        assert d["imagenet_official"] is False  # the random checkpoint is not torchvision's 397923af
 
 
 @pytest.mark.parametrize("mode, trainable", [("frozen", {"classifier.6"}),
@@ -87,36 +88,36 @@ def test_cached_features_give_the_full_models_logits(mode, weights):
     model.eval()
     images = torch.randint(0, 256, (6, 28, 28), dtype=torch.uint8)
     frozen, head = split_vgg(model, mode)
-    cache = FeatureCache(frozen, images, torch.zeros(6, dtype=torch.long), 32, setup_runtime("cpu", "fp32"))
+    cache = FeatureCache(frozen, TensorItems(images, torch.zeros(6, dtype=torch.long)), (32, 32),
+                         setup_runtime("cpu", "fp32"))
     with torch.no_grad():
-        full = model(transfer_vgg.preprocess(images, 32, True))
+        full = model(transfer_vgg.preprocess(images.float() / 255, (32, 32), True))
         cached = head.eval()(cache.tensors[0])
     torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
 
 
 def test_cached_and_uncached_runs_reach_the_same_accuracy(tiny, weights, tmp_path):
-    kwargs = dict(weights=weights, image_size=32, seed=3, precision="fp32")
+    kwargs = dict(weights=weights, image_size=(32, 32), seed=3, precision="fp32")
     a = _run("frozen", tiny, tmp_path / "cache", **kwargs)
     b = _run("frozen", tiny, tmp_path / "nocache", cache=False, **kwargs)
-    assert a["cached_features"] and not b["cached_features"]
-    assert a["final_test_accuracy"] == b["final_test_accuracy"]
+    assert a["options"]["cache"] and not b["options"]["cache"]
+    assert a["test"]["accuracy"] == b["test"]["accuracy"]
     ha = json.loads((tmp_path / "cache" / "history.json").read_text())
     hb = json.loads((tmp_path / "nocache" / "history.json").read_text())
     assert ha[0]["train_loss"] == pytest.approx(hb[0]["train_loss"], abs=1e-4)
 
 
 def test_cosine_schedule_and_final_scores_of_the_last_epoch(tiny, weights, tmp_path):
-    m = transfer_vgg.run("frozen", tiny, tmp_path, epochs=2, batch_size=32, limit=96, test_limit=64, lr=1e-3,
-                         weights=weights, image_size=32, precision="fp32", progress=False, scheduler="cosine")
+    m = transfer_vgg.train(tiny, tmp_path, mode="frozen", epochs=2, batch_size=32, limit=96, test_limit=64, lr=1e-3,
+                           weights=weights, image_size=(32, 32), precision="fp32", progress=False, scheduler="cosine")
     history = json.loads((tmp_path / "history.json").read_text())
     assert [r["lr"] for r in history] == pytest.approx([1e-3, 5e-4])  # cos annealing over 2 epochs
-    assert m["final_test_accuracy"] == history[-1]["test_accuracy"]
-    assert sum(map(sum, m["confusion"])) == 64
-    assert "cosine schedule" in report.vgg_text(m)
+    assert m["test"]["accuracy"] == history[-1]["test_accuracy"]
+    assert sum(map(sum, m["test"]["confusion"])) == 64
     row = bench.long_run_row(tmp_path / "metrics.json")
-    assert f"{m['final_test_accuracy']:.4f}" in row[2] and "--scheduler cosine" in row[-1]
+    assert f"{m['test']['accuracy']:.4f}" in row[2] and "--scheduler cosine" in row[-1]
     with pytest.raises(cli.UsageError, match="scheduler"):
-        transfer_vgg.run("frozen", tiny, tmp_path, scheduler="step")
+        transfer_vgg.train(tiny, tmp_path / "other", mode="frozen", scheduler="step")
 
 
 def test_weights_file_hash_is_reported(weights, capsys):
@@ -139,7 +140,7 @@ def test_offline_messages_without_weights_and_without_data(tmp_path, tiny, capsy
 
 
 def test_real_fashion_mnist_one_epoch(real_fashion, tmp_path):
-    m = transfer_vgg.run("scratch", real_fashion, tmp_path, epochs=1, batch_size=64, limit=300, test_limit=200,
-                         progress=False)
-    assert m["train_images"] == 300 and m["test_images"] == 200
+    m = transfer_vgg.train(real_fashion, tmp_path, mode="scratch", epochs=1, batch_size=64, limit=300, test_limit=200,
+                           progress=False)
+    assert m["details"]["train_images"] == 300 and m["details"]["test_images"] == 200
     assert (tmp_path / "curves.png").is_file()

@@ -1,0 +1,236 @@
+"""What the three experiments share: one set-up path, one results schema, seeds, concurrency, one CLI shape.
+
+Each experiment module (``train_segmentation``, ``train_colorization``, ``transfer_vgg``) has the same shape:
+
+    DEFAULTS                               every option and its default (COMMON_DEFAULTS among them)
+    train(data, out, **options) -> dict    one run; returns what it writes to OUT/metrics.json
+    main(argv)                             its command line: the common flags (kit.cli) and its own
+
+metrics.json, the same keys for every experiment (``record``):
+
+    experiment   "segmentation", "colorization" or "vgg16"
+    data         {"path", "name", "synthetic", "label"}: the data root and how results name it
+    options      every option the run used (a resume can only be made with the same ones)
+    device       the device, precision and threads, in words
+    fit          {"monitor", "best_epoch", "best_value", "epochs_run", "stop_reason", "complete", "train_seconds"}
+    validation   the evaluation of the kept weights on the validation split (None when there is none)
+    test         the same on the test split (None when the run does not look at it)
+    details      what only this experiment has (class names, sizes, parameter counts, ...)
+    wall_seconds
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from hw6.datasets import data_label, is_synthetic
+from hw6.engine import FitResult, Runtime, keep_freed_memory, prepare_run, seed_everything, setup_runtime
+from hw6.kit import atomic, cli, stats
+
+COMMON_DEFAULTS = dict(seed=0, device="auto", precision="auto", threads=0, limit=None, scheduler="none",
+                       resume=None, overwrite=False, progress=True)
+
+
+def resolve(defaults: dict, options: dict) -> dict:
+    """``defaults`` updated by ``options``; an unknown option name is a TypeError (a mistyped keyword)."""
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    resolved = {**defaults, **options}
+    for key, allowed in (("scheduler", cli.SCHEDULERS), ("precision", cli.PRECISIONS)):
+        if resolved[key] not in allowed:
+            raise cli.UsageError(f"{key} must be one of {', '.join(allowed)}, got {resolved[key]!r}")
+    return resolved
+
+
+@dataclass
+class Run:
+    """One run being set up: where it reads and writes, its options, its device, and the checkpoint it
+    resumes (None for a fresh run)."""
+    kind: str
+    data: Path
+    out: Path
+    options: dict
+    runtime: Runtime
+    resume: Path | None
+    started: float
+
+    @property
+    def label(self) -> str:
+        return data_label(self.data)
+
+    @property
+    def shaping(self) -> dict:
+        """The options as stored in checkpoints (with the data root), the ones a resume must match."""
+        return jsonable({**self.options, "data": str(self.data.resolve())})
+
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model on the device, channels-last (the fast convolution layout), wrapped for torchrun."""
+        model = model.to(self.runtime.device, memory_format=torch.channels_last)
+        return torch.nn.parallel.DistributedDataParallel(model) if self.runtime.world_size > 1 else model
+
+    def record(self, result: FitResult, validation: dict | None, test: dict | None, details: dict) -> dict:
+        """The metrics.json content (module docstring), written by rank 0."""
+        metrics = {
+            "experiment": self.kind,
+            "data": {"path": str(self.data.resolve()), "name": self.data.name, "synthetic": is_synthetic(self.data),
+                     "label": self.label},
+            "options": jsonable(self.options), "device": self.runtime.describe(),
+            "fit": {"monitor": result.monitor, "best_epoch": result.best_epoch,
+                    "best_value": result.best_value, "epochs_run": len(result.history),
+                    "stop_reason": result.stop_reason, "complete": result.complete,
+                    "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
+            "validation": validation, "test": test, "details": jsonable(details),
+            "wall_seconds": round(time.perf_counter() - self.started, 1),
+        }
+        if self.runtime.is_main:
+            atomic.write_json(metrics, self.out / "metrics.json")
+        return metrics
+
+
+def start(kind: str, data: str | Path, out: str | Path, options: dict) -> Run:
+    """The one set-up path: the output folder is checked (and a resume's options compared) before any data is
+    read, then the device is chosen and every random generator seeded."""
+    t0 = time.perf_counter()
+    data, out = Path(data), Path(out)
+    shaping = jsonable({**options, "data": str(data.resolve())})
+    resume = prepare_run(out, options["resume"], options["overwrite"], kind, shaping)
+    runtime = setup_runtime(options["device"], options["precision"], options["threads"])
+    seed_everything(options["seed"])
+    return Run(kind, data, out, options, runtime, resume, t0)
+
+
+def jsonable(value: object) -> object:
+    """Tuples as lists and paths as strings, recursively: what JSON and a checkpoint's meta store."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+# --------------------------------------------------------------------------------------------- many runs
+@dataclass
+class Job:
+    """One training run for ``run_jobs``: ``train`` is named "module:function" so that another process can
+    import it."""
+    train: str
+    data: str
+    out: str
+    options: dict
+
+
+def _run_job(job: Job) -> dict:
+    module, function = job.train.split(":")
+    return getattr(importlib.import_module(module), function)(job.data, job.out, **job.options)
+
+
+def run_jobs(jobs: list[Job], parallel: int = 1) -> list[dict]:
+    """Runs independent trainings, ``parallel`` at a time, and returns their metrics in order.
+
+    One at a time runs in this process. Several run in fresh processes ("spawn": CUDA cannot be forked)
+    sharing the one device, which is how a GPU too large for one small model gets used: each process keeps
+    its data on the device and steps its own model. On a CPU each process gets its share of the cores."""
+    if parallel <= 1 or len(jobs) <= 1:
+        return [_run_job(job) for job in jobs]
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    jobs = [Job(j.train, j.data, j.out, {**j.options, "progress": False,
+                                         "threads": j.options.get("threads") or threads}) for j in jobs]
+    with ProcessPoolExecutor(min(parallel, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_run_job, jobs))
+
+
+def spreads(evaluations: list[dict]) -> dict:
+    """The spread over runs (``stats.spread``) of each scalar of an evaluation dict, and of each entry of its
+    flat numeric lists (per-class scores)."""
+    out = {}
+    for key, value in evaluations[0].items():
+        values = [e[key] for e in evaluations]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = stats.spread([float(v) for v in values])
+        elif isinstance(value, list) and all(isinstance(v, (int, float)) or v is None for v in value):
+            out[key] = [stats.spread([float("nan") if v is None else float(v) for v in per_run])
+                        for per_run in zip(*values)]
+    return out
+
+
+def train_over_seeds(train: str, data: str | Path, out: str | Path, seeds: list[int], parallel: int = 1,
+                     **options) -> dict:
+    """Trains ``train`` ("module:function") once per seed into OUT/seed<s>/ and writes OUT/seeds.json: the
+    spread over the seeds of every number each run reports for its validation and test splits. Returns
+    {"runs": [metrics per seed], "summary": the content of seeds.json}."""
+    out = Path(out)
+    if options.get("resume") not in (None, "latest"):
+        raise cli.UsageError("--resume with --seeds takes no checkpoint: each seed resumes its own OUT/seed<s>/last.pt")
+    if options.get("resume") is None:  # a fresh set of seeds: the folder is checked (and cleared) once, here
+        prepare_run(out, None, options.pop("overwrite", False), "seeds", {})
+    runs = run_jobs([Job(train, str(data), str(out / f"seed{s}"), {**options, "seed": s}) for s in seeds], parallel)
+    first = runs[0]
+    summary = {"experiment": first["experiment"], "seeds": seeds, "runs": [f"seed{s}" for s in seeds],
+               "data": first["data"], "device": first["device"],
+               "options": {k: v for k, v in first["options"].items() if k != "seed"},
+               "train_seconds": [m["fit"]["train_seconds"] for m in runs],
+               **{split: spreads([m[split] for m in runs]) for split in ("validation", "test")
+                  if all(m.get(split) for m in runs)}}
+    atomic.write_json(summary, out / "seeds.json")
+    return {"runs": runs, "summary": summary}
+
+
+def grid_search(train: str, data: str | Path, out: str | Path, grid: dict, options: dict, monitor: str,
+                parallel: int = 1) -> tuple[list[str], list[dict], list[dict], int]:
+    """Trains ``train`` ("module:function") once per combination of ``grid`` into OUT/<name>/ (``parallel`` at a
+    time) and picks the best by the monitored validation value (lowest for a loss, else highest). Writes
+    OUT/sweep.csv and OUT/sweep.md; returns (names, configurations, table rows, index of the chosen one)."""
+    out = Path(out)
+    prepare_run(out, None, options.get("overwrite", False), "sweep", {})
+    configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
+    runs = run_jobs([Job(train, str(data), str(out / name), {**options, **c, "overwrite": False})
+                     for name, c in zip(names, configs)], parallel)
+    sign = 1 if monitor.endswith("loss") else -1
+    chosen = min(range(len(runs)), key=lambda k: sign * runs[k]["fit"]["best_value"])
+    rows = [{"config": name, **c, "monitor": monitor, "best_value": round(m["fit"]["best_value"], 4),
+             "best_epoch": m["fit"]["best_epoch"],
+             **{f"val_{k}": round(v, 4) for k, v in (m["validation"] or {}).items() if isinstance(v, float)},
+             "train_seconds": m["fit"]["train_seconds"], "selected": k == chosen}
+            for k, (name, c, m) in enumerate(zip(names, configs, runs))]
+    atomic.write_csv(rows, out / "sweep.csv")
+    atomic.write_text(cli.markdown_table(rows), out / "sweep.md")
+    return names, configs, rows, chosen
+
+
+# ------------------------------------------------------------------------------------------- command line
+def parse(parser: cli.ArgumentParser, argv: list[str] | None) -> tuple[Path, Path, dict, list[int] | None]:
+    """(data, out, the options given on the command line, the seeds of --seeds or None)."""
+    given = vars(parser.parse_args(argv))
+    data, out, seeds = given.pop("data"), given.pop("out"), given.pop("seeds", None)
+    return data, out, given, seeds
+
+
+def run_cli(train: Callable[..., dict], train_name: str, data: Path, out: Path, options: dict,
+            seeds: list[int] | None, summarize: Callable[[dict], str]) -> None:
+    """An experiment's command line after parsing: keeps freed memory on a CPU (``keep_freed_memory``, the one
+    process-wide setting), trains once or once per seed, prints a one-line summary per run, and exits with
+    0, 1 (a run incomplete) or 2 (bad input, one line)."""
+
+    def body() -> int:
+        keep_freed_memory()
+        if seeds is None:
+            metrics = train(data, out, **options)
+            return cli.finish(f"{summarize(metrics)}; outputs in {out}", metrics["fit"]["complete"],
+                              metrics["fit"]["stop_reason"])
+        runs = train_over_seeds(train_name, data, out, seeds, **options)["runs"]
+        print("\n".join(f"seed {s}: {summarize(m)}" for s, m in zip(seeds, runs)))
+        return cli.finish(f"spread over seeds in {out / 'seeds.json'}", all(m["fit"]["complete"] for m in runs),
+                          "a seed's run is incomplete")
+
+    cli.main(body)

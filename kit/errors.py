@@ -1,0 +1,26 @@
+"""The errors a user can cause: each carries one line that names the offending file or option, and every
+command turns it into ``error: <line>`` on stderr and exit status 2 (``kit.cli.main``)."""
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """A bad option value found after parsing (for example a batch size the data cannot fill)."""
+
+
+class DataError(Exception):
+    """A fault in the data on disk; the message names the offending path."""
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used (truncated, another task or architecture, other options)."""
+
+
+class RunFolderError(Exception):
+    """An output folder that cannot take a run (a file, not writable, another run's files)."""
+
+
+class DeviceUnavailable(Exception):
+    """The requested device does not exist on this machine."""
+
+
+EXPECTED_ERRORS = (UsageError, DataError, CheckpointError, RunFolderError, DeviceUnavailable)

@@ -1,0 +1,87 @@
+"""What the GPU run relies on, tested on a CPU: the precision choice, several trainings at once, the course-data
+download, and the benchmark's measuring code on a tiny case."""
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+import zipfile
+
+import pytest
+import torch
+
+from hw6 import engine, experiment
+from hw6.kit.errors import DataError
+from hw6.tools import bench, fetch_data
+from helpers import make_root
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")])
+def test_auto_precision_on_cuda_follows_the_compute_capability(capability, expected, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert engine.auto_precision(torch.device("cuda", 0)) == expected  # a T4 (7.5) gets fp16, not emulated bf16
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_needs_native_bf16(native, expected, monkeypatch):
+    monkeypatch.setattr(engine, "cpu_has_bf16", lambda: native)
+    assert engine.auto_precision(torch.device("cpu")) == expected
+    assert engine.auto_precision(torch.device("mps")) == "fp32"
+
+
+def test_run_jobs_runs_trainings_at_once_in_their_own_processes(tmp_path):
+    jobs = [experiment.Job("helpers:meet_sibling", "", str(tmp_path / name), {"sibling": other})
+            for name, other in (("a", "b"), ("b", "a"))]
+    results = experiment.run_jobs(jobs, parallel=2)
+    assert all(r["saw_sibling"] for r in results) and results[0]["pid"] != results[1]["pid"]
+    assert {r["threads"] for r in results} == {max(1, (__import__("os").cpu_count() or 1) // 2)}
+
+
+def test_two_concurrent_smoke_trainings_write_their_own_complete_runs(synthetic_root, tmp_path):
+    options = dict(image_size=(32, 40), epochs=1, batch_size=4, progress=False)
+    result = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path, [0, 1], 2, **options)
+    assert [m["options"]["seed"] for m in result["runs"]] == [0, 1]
+    assert all(m["fit"]["complete"] and (tmp_path / f"seed{s}" / "best.pt").is_file()
+               for s, m in zip([0, 1], result["runs"]))
+    assert result["summary"]["test"]["mean_instrument_dice"]["n"] == 2
+
+
+def _serve(folder):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_course_data_download_is_verified_and_unpacked_outside_the_repository(tmp_path):
+    root = make_root(tmp_path / "root")
+    (root / "segmentation" / ".DS_Store").write_bytes(b"\0")  # not data: outside the digest
+    served = tmp_path / "served"
+    served.mkdir()
+    with zipfile.ZipFile(served / "data.zip", "w") as z:
+        for path in root.rglob("*"):
+            z.write(path, f"HW6_data-abc/{path.relative_to(root)}")
+    server = _serve(served)
+    url = f"http://127.0.0.1:{server.server_port}/data.zip"
+    try:
+        with pytest.raises(DataError, match="differ from the pinned copy"):
+            fetch_data.course_data(tmp_path / "bad", url, "0" * 64)
+        assert not (tmp_path / "bad" / "endo-real").exists()  # nothing kept
+        got = fetch_data.course_data(tmp_path / "home", url, fetch_data.digest(root))
+        assert got == tmp_path / "home" / "endo-real" and (got / "mapping.json").read_bytes() == (root / "mapping.json").read_bytes()
+        assert fetch_data.digest(got) == fetch_data.digest(root)
+        with pytest.raises(DataError, match="offline"):
+            fetch_data.course_data(tmp_path / "x", f"http://127.0.0.1:{server.server_port}/missing.zip", "0" * 64)
+    finally:
+        server.shutdown()
+
+
+def test_bench_measures_a_tiny_case(synthetic_root):
+    runtime = engine.setup_runtime("cpu", "fp32")
+    figures = bench.bench_segmentation_training(synthetic_root, runtime, 2, 1, 1, compiled=False, allocator=False)
+    assert figures["seg_train_images_per_s"] > 0 and figures["seg_baseline_train_images_per_s"] > 0
+    assert figures["seg_frame_size"] == [64, 80] and figures["seg_flops_per_image"] > 1e8
+    peak = bench.matmul_peak(runtime, repeats=1, rounds=1)
+    concurrent = bench.bench_concurrent(synthetic_root, "cpu", 2, 2, 1, 1, peak)
+    assert concurrent["concurrent_trainings"] == 2 and concurrent["concurrent_train_images_per_s"] > 0
+    assert 0 < concurrent["concurrent_roofline_fraction"] < 1

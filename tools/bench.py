@@ -1,0 +1,564 @@
+"""Speed, measured side by side in one process: ours against a baseline written the way the assignment's
+starter code works, on the same data and the same U-Net.
+
+    python tools/bench.py --quick --json docs/bench-cpu.json      # a 2-core CPU
+    python tools/bench.py --json docs/bench-gpu.json              # a GPU: more steps
+    python tools/bench.py --render docs/bench-*.json --out docs/BENCHMARKS.md
+
+Figures (keys of the JSON): seg_train_images_per_s (ours and baseline) and seg_speedup_vs_baseline,
+seg_flops_per_image (FlopCounterMode, one training step of one 256x320 image), matmul_peak_flops (measured
+here in the precision we train in), seg_roofline_fraction (achieved training FLOP/s over that peak),
+seg_infer_images_per_s, vgg_frozen_cache_speedup (2(b) for 10 epochs with the feature cache versus without),
+dataset_cached_reload_speedup (first construction of the dataset versus reload from its cache),
+peak memory, and the strict mean instrument Dice of the quick 1(a) experiment in fp32 and bf16 (learning
+rate annealed over its epochs by default; see precision_check). With
+--compile, also seg_compiled_train_images_per_s and seg_compile_speedup (torch.compile against eager).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models import vgg16
+
+from hw6 import synthetic_endo, train_segmentation, transfer_vgg
+from hw6.augment import augment_batch
+from hw6.datasets import EndoSegDataset, InMemoryLoader, is_synthetic, list_samples
+from hw6.engine import Runtime, adam, cpu_name, keep_freed_memory, setup_runtime
+from hw6.kit import atomic, cli, stats
+from hw6.kit.cli import SCHEDULERS
+from hw6.losses import soft_dice_loss
+from hw6.notebook import profiles
+from hw6.unet import UNet
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_ENDO = ROOT.parent / "shared" / "data" / "endo-real"
+REAL_FASHION = ROOT.parent / "shared" / "data"
+
+
+# ----------------------------------------------------------------------------------- the starter-code way
+class StarterDataset(torch.utils.data.Dataset):
+    """The assignment's starter pipeline: PIL opens and decodes both files on every access, ToTensor-style
+    conversion, and a one-hot built with Python loops over np.unique of each mask."""
+
+    def __init__(self, split_dir: Path, grey_levels: list[int]) -> None:
+        self.samples = [files for _, files in list_samples(split_dir, ("_input.jpg", "_mask.png"))]
+        self.grey_levels = grey_levels
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        frame_path, mask_path = self.samples[i]
+        image = torch.from_numpy(np.array(Image.open(frame_path).convert("RGB"))).permute(2, 0, 1).float() / 255
+        mask = np.array(Image.open(mask_path))
+        one_hot = np.zeros((len(self.grey_levels), *mask.shape), dtype=np.float32)
+        for value in np.unique(mask):
+            for k, level in enumerate(self.grey_levels):
+                if value == level:
+                    one_hot[k][mask == value] = 1
+        return image, torch.from_numpy(one_hot)
+
+
+def starter_dice_loss(probs: torch.Tensor, one_hot: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    intersection = (probs * one_hot).sum(dim=(2, 3))
+    return 1 - ((2 * intersection + smooth) / (probs.sum(dim=(2, 3)) + one_hot.sum(dim=(2, 3)) + smooth)).mean()
+
+
+def time_steps(step, batches, warmup: int, steps: int) -> float:
+    """Seconds per step over ``steps`` timed steps after ``warmup`` untimed ones."""
+    iterator = iter(batches)
+    for _ in range(warmup):
+        step(next(iterator))
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(next(iterator))
+    sync()
+    return (time.perf_counter() - t0) / steps
+
+
+def endless(loader_factory):
+    while True:
+        yield from loader_factory()
+
+
+def our_training_step(num_classes: int, runtime: Runtime, compiled: bool):
+    """One training step the way train_segmentation runs it (augmentation on tensors, channels_last,
+    autocast, fused Adam); ``compiled`` wraps the U-Net in torch.compile (nn.Module.compile)."""
+    torch.manual_seed(0)
+    model = UNet(3, num_classes).to(runtime.device, memory_format=torch.channels_last)
+    if compiled:
+        model.compile()
+    optimizer = adam(model.parameters(), 1e-3)
+
+    def step(b):
+        images, masks = augment_batch(*runtime.to_device(b))
+        with runtime.autocast():
+            loss = soft_dice_loss(model(images.contiguous(memory_format=torch.channels_last)), masks)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def starter_training_step(data: Path, grey_levels: list[int], runtime: Runtime, batch: int):
+    """The starter code's step, with its DataLoader: fp32, default memory format, sigmoid, plain Adam."""
+    torch.manual_seed(0)
+    model = UNet(3, len(grey_levels)).to(runtime.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(StarterDataset(Path(data) / "segmentation" / "train", grey_levels),
+                                         batch_size=batch, shuffle=True)
+
+    def step(b):
+        images, one_hot = (t.to(runtime.device) for t in b)
+        loss = starter_dice_loss(torch.sigmoid(model(images)), one_hot)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step, loader
+
+
+def bench_segmentation_training(data: Path, runtime: Runtime, batch: int, warmup: int, steps: int,
+                                compiled: bool, allocator: bool) -> dict:
+    """``allocator``: glibc's default allocator settings are still in force (see ``run``); the baseline and
+    ours without ``keep_freed_memory`` are timed under them, then ours with it."""
+    train = EndoSegDataset(data, "train").to(runtime.device)
+    loader = InMemoryLoader(train, batch, shuffle=True)
+    result = {}
+    base_step, starter = starter_training_step(data, train.grey_levels, runtime, batch)
+    base_s = time_steps(base_step, endless(lambda: starter), warmup, steps)
+
+    def time_ours() -> float:
+        return time_steps(our_training_step(train.num_classes, runtime, False), endless(lambda: loader), warmup, steps)
+
+    if allocator:
+        default_s = time_ours()
+        keep_freed_memory()
+    ours_s = time_ours()
+    if allocator:
+        result.update(seg_default_allocator_train_images_per_s=batch / default_s, seg_allocator_speedup=default_s / ours_s)
+    if compiled:
+        t0 = time.perf_counter()
+        step = our_training_step(train.num_classes, runtime, True)
+        step(next(iter(loader)))  # compiles
+        result["seg_compile_seconds"] = time.perf_counter() - t0
+        compiled_s = time_steps(step, endless(lambda: loader), warmup, steps)
+        result.update(seg_compiled_train_images_per_s=batch / compiled_s, seg_compile_speedup=ours_s / compiled_s)
+    image, mask = train.batch(torch.tensor([0], device=runtime.device))
+    flops = count_training_flops(UNet(3, train.num_classes).to(runtime.device), image, mask)
+    return {"seg_train_images_per_s": batch / ours_s, "seg_baseline_train_images_per_s": batch / base_s,
+            "seg_speedup_vs_baseline": base_s / ours_s, "seg_flops_per_image": flops,
+            "seg_frame_size": list(train.images.shape[-2:]), "seg_batch_size": batch, **result}
+
+
+def count_training_flops(model: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor) -> float:
+    """FLOPs of forward + backward of one image (FlopCounterMode counts matmuls and convolutions)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        soft_dice_loss(model(image), mask).backward()
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(runtime: Runtime, repeats: int = 20, rounds: int = 3) -> float:
+    """FLOP/s of large square matrix products in the training precision: the roofline's compute ceiling,
+    the fastest of ``rounds`` timings (a ceiling is what the hardware can do, so a slow round from a busy
+    moment must not lower it). A GPU needs 8192-square products to reach its peak (2048 ones finish in
+    microseconds, launch-bound)."""
+    n = 8192 if runtime.device.type == "cuda" else 2048
+    dtype = runtime.amp_dtype or torch.float32
+    a = torch.randn(n, n, device=runtime.device, dtype=dtype)
+    b = torch.randn(n, n, device=runtime.device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
+    best = float("inf")
+    for _ in range(rounds):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 * repeats / best
+
+
+def bench_inference(data: Path, runtime: Runtime, batch: int, warmup: int, steps: int) -> float:
+    test = EndoSegDataset(data, "test").to(runtime.device)
+    model = UNet(3, test.num_classes).to(runtime.device, memory_format=torch.channels_last).eval()
+    loader = InMemoryLoader(test, batch, shuffle=False)
+
+    @torch.no_grad()
+    def step(b):
+        with runtime.autocast():
+            model(b[0].contiguous(memory_format=torch.channels_last)).argmax(1)
+
+    return batch / time_steps(step, endless(lambda: loader), warmup, steps)
+
+
+def _concurrent_worker(data: str, device: str, batch: int, warmup: int, steps: int, threads: int, start) -> float:
+    """One of ``bench_concurrent``'s processes: waits for the others, then times ``steps`` training steps."""
+    if threads:
+        torch.set_num_threads(threads)
+    runtime = setup_runtime(device)
+    train = EndoSegDataset(data, "train").to(runtime.device)
+    loader = InMemoryLoader(train, batch, shuffle=True)
+    step = our_training_step(train.num_classes, runtime, False)
+    batches = endless(lambda: loader)
+    for _ in range(warmup):
+        step(next(batches))
+    start.wait()
+    return time_steps(step, batches, 0, steps) * steps
+
+
+def bench_concurrent(data: Path, device: str, workers: int, batch: int, warmup: int, steps: int, peak: float) -> dict:
+    """``workers`` independent trainings at once on one device, each in its own process with its data on the
+    device, as the notebook runs seeds, sweep points and label-efficiency runs (experiment.run_jobs): their
+    aggregate images/s, and its achieved FLOP/s over the matmul peak."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers) if device == "cpu" or not torch.cuda.is_available() else 0
+    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+        start = manager.Barrier(workers)
+        seconds = list(pool.map(_concurrent_worker, *zip(*[(str(data), device, batch, warmup, steps, threads, start)
+                                                           for _ in range(workers)])))
+    images_per_s = workers * batch * steps / max(seconds)
+    flops = count_training_flops(UNet(3, 8), *EndoSegDataset(data, "train").batch(torch.tensor([0])))
+    return {"concurrent_trainings": workers, "concurrent_train_images_per_s": images_per_s,
+            "concurrent_roofline_fraction": flops * images_per_s / peak}
+
+
+def bench_dataset_reload(data: Path) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        previous = os.environ.get("HW6_CACHE_DIR")
+        os.environ["HW6_CACHE_DIR"] = cache
+        try:
+            t0 = time.perf_counter()
+            EndoSegDataset(data, "train")
+            first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            EndoSegDataset(data, "train")
+            again = time.perf_counter() - t0
+        finally:
+            if previous is None:
+                os.environ.pop("HW6_CACHE_DIR")
+            else:
+                os.environ["HW6_CACHE_DIR"] = previous
+    return {"dataset_first_load_s": first, "dataset_cached_reload_s": again, "dataset_cached_reload_speedup": first / again}
+
+
+def bench_vgg_cache(fashion: Path, device: str, limit: int, test_limit: int, image_size: tuple[int, int]) -> dict:
+    """2(b) for 10 epochs on the same images, with the feature cache and with --no-cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "vgg16-random.pth"
+        torch.manual_seed(0)
+        torch.save(vgg16().state_dict(), weights)  # same cost as ImageNet weights; accuracy is not the point
+        times = {}
+        for cache in (True, False):
+            t0 = time.perf_counter()
+            transfer_vgg.train(fashion, Path(tmp) / str(cache), mode="frozen", epochs=10, limit=limit,
+                               test_limit=test_limit, image_size=image_size, weights=weights, cache=cache, device=device,
+                               progress=False)
+            times[cache] = time.perf_counter() - t0
+    return {"vgg_frozen_cached_s": times[True], "vgg_frozen_uncached_s": times[False],
+            "vgg_frozen_cache_speedup": times[False] / times[True], "vgg_images": [limit, test_limit],
+            "vgg_image_size": list(image_size)}
+
+
+def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = "assignment",
+                    schedule: str = "cosine") -> dict:
+    """Strict mean instrument Dice of the quick 1(a) experiment (synthetic default) in fp32 and bf16, each seed
+    trained once per precision; the difference is taken between means over ``seeds``.
+
+    Rounding changes a trajectory from the first step, so the two precisions end wherever their trajectories
+    happen to be. 1(a)'s constant learning rate (``schedule`` "none") stops its 15 epochs while the strict Dice
+    still swings from epoch to epoch, and the difference then says where the runs stopped; annealed to 0
+    ("cosine", the default) both end settled and the difference measures the precision. ``recipe`` "best"
+    trains the same data and epochs with train_segmentation's better recipe instead of 1(a)'s."""
+    quick = profiles.get("quick")
+    data = synthetic_endo.generate(workdir / "synthetic-quick", **quick["synthetic"])
+    dice: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for seed in seeds:
+        for precision in dice:
+            m = train_segmentation.train(data, workdir / f"{precision}-{seed}", recipe=recipe, device=device,
+                                         precision=precision, seed=seed, progress=False,
+                                         **{**quick["seg"], "scheduler": schedule})
+            dice[precision].append(m["test"]["mean_instrument_dice"])
+            seconds[precision].append(m["fit"]["train_seconds"])
+    mean = {p: sum(v) / len(v) for p, v in dice.items()}
+    return {"precision_seeds": seeds, "precision_recipe": recipe, "precision_schedule": schedule,
+            "dice_fp32": mean["fp32"], "dice_bf16": mean["bf16"],
+            "dice_bf16_minus_fp32": mean["bf16"] - mean["fp32"],
+            "dice_fp32_per_seed": dice["fp32"], "dice_bf16_per_seed": dice["bf16"],
+            "quick_1a_train_seconds_fp32": sum(seconds["fp32"]) / len(seeds),
+            "quick_1a_train_seconds_bf16": sum(seconds["bf16"]) / len(seeds)}
+
+
+def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_seeds: list[int],
+        compiled: bool = False, save: Callable[[dict], None] = lambda result: None,
+        precision_recipe: str = "assignment", precision_schedule: str = "cosine",
+        precision_only: bool = False, workers: int = 2) -> dict:
+    """Every figure, in one process. ``save`` gets the figures so far after each part (``complete`` False
+    until the last), so a run stopped early keeps what it measured. ``precision_only``: just the fp32/bf16
+    comparison."""
+    t_start = time.perf_counter()
+    # The starter code runs under glibc's default allocator settings, so the baseline is timed under them,
+    # first: keep_freed_memory cannot be undone within a process.
+    runtime = setup_runtime(device)
+    allocator = runtime.device.type == "cpu"
+    workdir = Path(tempfile.mkdtemp(prefix="hw6-bench-"))
+    try:
+        if data is None and not precision_only:  # the precision check makes its own synthetic data
+            data = synthetic_endo.generate(workdir / "synthetic", n_train=60, n_val=10, n_test=20, n_color_train=1,
+                                           n_color_val=1)
+        steps, warmup = (12, 2) if quick else (30, 5)  # 6 timed steps left the baseline ratio +-10% between runs
+        result = {"machine": cpu_name() if runtime.device.type == "cpu" else torch.cuda.get_device_name(),
+                  "device": runtime.describe(), "cores": os.cpu_count(), "torch": torch.__version__,
+                  "python": platform.python_version(), "precision": runtime.precision,
+                  "seg_data": "the quick profile's synthetic data, generated in the run" if precision_only
+                  else f"{data} ({'synthetic' if is_synthetic(data) else 'real'})",
+                  "command": "python " + " ".join(sys.argv), "complete": False}
+
+        def measured(figures: dict) -> None:
+            result.update(figures)
+            result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if torch.cuda.is_available():
+                result["cuda_max_memory_allocated_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+            result["bench_wall_s"] = time.perf_counter() - t_start
+            save(result)
+
+        if precision_only:
+            result["label"] = f"fp32 against bf16 only, recipe {precision_recipe}, schedule {precision_schedule}"
+            if allocator:
+                keep_freed_memory()  # as training runs
+        else:
+            measured(bench_segmentation_training(data, runtime, 10, warmup, steps, compiled, allocator))
+            peak = matmul_peak(runtime)
+            achieved = result["seg_flops_per_image"] * result["seg_train_images_per_s"]
+            measured({"matmul_peak_flops": peak, "seg_achieved_flops": achieved,
+                      "seg_roofline_fraction": achieved / peak})
+            measured({"seg_infer_images_per_s": bench_inference(data, runtime, 10, warmup, steps * 2)})
+            measured(bench_dataset_reload(data))
+            if fashion is not None:
+                limit, test_limit = (2000, 500) if quick else (10000, 2000)
+                measured(bench_vgg_cache(fashion, device, limit, test_limit, (32, 32)))
+            measured(bench_concurrent(data, device, workers, 10, warmup, steps, peak))
+        if precision_seeds:
+            measured(precision_check(device, workdir, precision_seeds, precision_recipe, precision_schedule))
+        measured({"complete": True})
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------- BENCHMARKS.md
+ROWS = [
+    ("seg_train_images_per_s", "segmentation training, ours (images/s, 256x320, batch 10)", "{:.2f}"),
+    ("seg_baseline_train_images_per_s", "segmentation training, starter-code baseline (images/s)", "{:.2f}"),
+    ("seg_speedup_vs_baseline", "speed-up over the baseline (target >= 3)", "{:.2f}x"),
+    ("seg_default_allocator_train_images_per_s", "segmentation training, ours with glibc's default allocator "
+                                                 "settings (images/s)", "{:.2f}"),
+    ("seg_allocator_speedup", "keeping freed memory (engine.keep_freed_memory) over glibc's defaults", "{:.2f}x"),
+    ("seg_flops_per_image", "training FLOP per image (FlopCounterMode)", "{:.3g}"),
+    ("matmul_peak_flops", "matmul peak in the training precision (FLOP/s)", "{:.3g}"),
+    ("seg_achieved_flops", "achieved training FLOP/s", "{:.3g}"),
+    ("seg_roofline_fraction", "roofline fraction (target >= 0.6)", "{:.3f}"),
+    ("seg_compiled_train_images_per_s", "segmentation training, torch.compile (images/s)", "{:.2f}"),
+    ("seg_compile_speedup", "torch.compile speed-up over eager (training runs eager)", "{:.2f}x"),
+    ("seg_compile_seconds", "torch.compile: first step, compilation included (s)", "{:.0f}"),
+    ("seg_infer_images_per_s", "prediction (images/s, 256x320)", "{:.2f}"),
+    ("concurrent_trainings", "independent trainings run at once on the device (the notebook's schedule)", "{}"),
+    ("concurrent_train_images_per_s", "aggregate training images/s of those runs together", "{:.2f}"),
+    ("concurrent_roofline_fraction", "their achieved FLOP/s over the matmul peak (target >= 0.3 on a GPU)", "{:.3f}"),
+    ("vgg_frozen_cached_s", "2(b) 10 epochs with the feature cache (s)", "{:.1f}"),
+    ("vgg_frozen_uncached_s", "2(b) 10 epochs with --no-cache (s)", "{:.1f}"),
+    ("vgg_frozen_cache_speedup", "feature-cache speed-up (target >= 8)", "{:.1f}x"),
+    ("dataset_first_load_s", "dataset first construction, decoding (s)", "{:.3f}"),
+    ("dataset_cached_reload_s", "dataset reload from the cache (s)", "{:.3f}"),
+    ("dataset_cached_reload_speedup", "cached reload speed-up (target >= 5)", "{:.1f}x"),
+    ("precision_recipe", "recipe of the fp32/bf16 comparison (assignment: 1(a)'s)", "{}"),
+    ("precision_schedule", "learning-rate schedule of the fp32/bf16 runs (none: 1(a)'s constant rate; cosine: "
+                           "annealed to 0)", "{}"),
+    ("precision_seeds", "seeds of the fp32/bf16 comparison (quick profile, synthetic data)", "{}"),
+    ("dice_fp32_per_seed", "quick segmentation run, strict mean instrument Dice per seed, fp32", "{:.3f}"),
+    ("dice_bf16_per_seed", "quick segmentation run, strict mean instrument Dice per seed, bf16", "{:.3f}"),
+    ("dice_fp32", "quick segmentation run, strict mean instrument Dice, fp32 (mean over seeds)", "{:.3f}"),
+    ("dice_bf16", "quick segmentation run, strict mean instrument Dice, bf16 (mean over seeds)", "{:.3f}"),
+    ("dice_bf16_minus_fp32", "bf16 - fp32 (target within 0.02)", "{:+.3f}"),
+    ("quick_1a_train_seconds_fp32", "quick segmentation run, training time, fp32 (s, mean)", "{:.0f}"),
+    ("quick_1a_train_seconds_bf16", "quick segmentation run, training time, bf16 (s, mean)", "{:.0f}"),
+    ("peak_rss_mib", "peak RSS (MiB)", "{:.0f}"),
+    ("cuda_max_memory_allocated_mib", "torch.cuda.max_memory_allocated (MiB)", "{:.0f}"),
+    ("bench_wall_s", "whole benchmark wall time (s)", "{:.0f}"),
+]
+
+
+FOOTER = """## GPU notes
+
+- **Data on the GPU machine.** It reaches no network and takes at most 64 MiB of files a call, so the earlier GPU
+  runs read a copy of `../shared/data/endo-real`'s `segmentation/` split and `mapping.json` only. `docs/GPU.md`
+  says how the prepared full-profile command (`tools/gpu_run.sh`) brings all the data in two calls.
+- **Two H200 tables.** The first was measured with per-image torchvision augmentation: on the GPU those calls
+  launch hundreds of small kernels per batch and took most of a training step
+  (`docs/gpu-step-profile-h200.txt`), so augmentation now runs on the whole batch at once (`augment.py`). The
+  second table is the same command after that change.
+- **fp32 on the GPU is not repeatable run to run**: the two tables ran the same precision check with the same
+  seeds and their fp32 rows differ (cuDNN picks its algorithms per run), while bf16 repeated.
+- **`torch.compile`** helps a little on the GPU but not on the CPU, so training runs eager everywhere.
+- **Not measured yet: the full-profile notebook on a GPU** (target: under 8 minutes on one H100) and the
+  aggregate throughput of its concurrent schedule (`concurrent_*` rows; target 0.3 of the matmul peak). No
+  session has had a GPU since the prepared command and the concurrent schedule were written.
+- **The CPU tables were measured on a 2-core AMD EPYC with AVX512-BF16** (bf16 autocast). A later session ran on a
+  2-core AMD EPYC without it (AVX2 only): there `--precision auto` trains in fp32, at about 2.4 s per 128x160
+  batch of 10 (about 72 s per epoch of the 300 course frames), and the long runs of that session say so.
+
+## How the ratios are made
+
+Rates on a shared 2-core CPU move by several percent from one run to the next, so a figure near its target
+(the roofline fraction, the speed-up) can land on either side of it in another run; quick mode times 12
+training steps per side to keep that spread down.
+
+`seg_speedup_vs_baseline` times the same U-Net trained two ways in one process: ours (uint8 frames decoded
+once and held in memory, batched by index, flips and colour jitter on whole batches of tensors, `F.one_hot`
+inside the Dice loss, channels_last, bf16 autocast, fused Adam, and on a CPU freed memory kept in the
+process, `engine.keep_freed_memory`) and the starter code's (PIL decode of both files on every access, a
+one-hot built with Python loops over `np.unique`, sigmoid output, fp32, default memory format, plain Adam,
+glibc's default allocator settings). The allocator setting cannot be undone inside a process, so the
+baseline and ours without it are timed first; `seg_allocator_speedup` is that setting's share.
+
+**Precision.** The fp32-vs-bf16 check trains the quick 1(a) (Dice loss, 15 epochs at 128x160, the quick
+synthetic data) once per precision and seed and compares the means over seeds. Rounding changes a trajectory
+from the first step, and fifteen epochs are far from convergence: at 1(a)'s constant learning rate (schedule
+"none") the strict score still swings from epoch to epoch when the run stops, so the difference says where
+two trajectories happened to stop more than what the precision costs. With the learning rate annealed to 0
+over the same epochs (schedule "cosine", the default since the H200 tables were made) both runs end settled
+and the difference measures the precision. The notebook's 1(a) keeps the assignment's constant rate. CPU
+training is deterministic, so a rerun repeats every per-seed value.
+
+`seg_roofline_fraction` divides the achieved training FLOP/s (FlopCounterMode's count of one forward +
+backward, times images/s) by the matrix-multiply peak measured in the same run and precision; on a GPU that
+peak comes from 8192-square products, which batch-10 U-Net layers are far too small to approach.
+"""
+
+
+def long_run_row(path: Path) -> list[str]:
+    """A row of the long-runs table from a run's own output: a metrics.json (experiment.py's schema) or the
+    seeds.json of a configuration trained over seeds."""
+    m = json.loads(path.read_text())
+    o, fit = m["options"], m.get("fit")
+    size = "x".join(map(str, o["image_size"])) if o.get("image_size") else "256x320"
+    if "seeds" in m:  # experiment.train_over_seeds: one segmentation configuration over several seeds
+        extra = "".join(f" --{k.replace('_', '-')} {o[k]}" for k in ("augment", "dice_reduction")
+                        if o[k] != train_segmentation.DEFAULTS[k])
+        return [f"segmentation `--recipe {o['recipe']}`{extra}, {size}, {o['epochs']} epochs, seeds {m['seeds']}",
+                m["data"]["name"], f"test strict mean instrument Dice {stats.describe(m['test']['mean_instrument_dice'])}",
+                " / ".join(f"{t / 60:.0f}" for t in m["train_seconds"]) + " min per seed", m["device"],
+                f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']}{extra} "
+                f"--image-size {size} --epochs {o['epochs']} --seeds {' '.join(map(str, m['seeds']))}`"]
+    incomplete = "" if fit["complete"] else " (INCOMPLETE)"
+    if m["experiment"] == "segmentation":
+        test = m["test"]
+        return [f"segmentation, recipe {o['recipe']}, augment {o['augment']}, {size}, batch {o['batch_size']}, lr "
+                f"{o['lr']:g}: {fit['epochs_run']} epochs ({fit['stop_reason']}; best epoch {fit['best_epoch']})",
+                m["data"]["name"], f"test strict mean instrument Dice {test['mean_instrument_dice']:.3f} (assignment "
+                                   f"Dice {test['assignment_dice']:.3f}){incomplete}",
+                f"{fit['train_seconds']:.0f} s training, {m['wall_seconds']:.0f} s in all", m["device"],
+                f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']}`"]
+    d = m["details"]
+    schedule = f" --scheduler {o['scheduler']}" if o["scheduler"] != "none" else ""
+    return [f"VGG16 `{o['mode']}`, {d['train_images']:,} train / {d['test_images']:,} test images at {size}, "
+            f"{o['epochs']} epochs", m["data"]["name"], f"final test accuracy {m['test']['accuracy']:.4f}{incomplete}",
+            f"{fit['train_seconds'] / 60:.0f} min training (epochs {_epoch_range(path.with_name('history.json'))} s)",
+            m["device"], f"`python transfer_vgg.py --mode {o['mode']} --data DATA --out {path.parent} --epochs "
+                         f"{o['epochs']} --batch-size {o['batch_size']} --lr {o['lr']:g}{schedule}`"]
+
+
+def _epoch_range(history: Path) -> str:
+    seconds = [row["seconds"] for row in json.loads(history.read_text())]
+    return f"{min(seconds):.0f}-{max(seconds):.0f}"
+
+
+def _format(fmt: str, value) -> str:
+    return ", ".join(fmt.format(v) for v in value) if isinstance(value, list) else fmt.format(value)
+
+
+def render(results: list[dict], runs: list[Path] = ()) -> str:
+    lines = ["# Benchmarks", "",
+             "Generated by `python bench.py --render ...` from the JSON that `bench.py --json` wrote; do not edit by hand.",
+             "Every ratio is measured in one process, on the same data and model, side by side.", ""]
+    for r in sorted(results, key=lambda r: bool(r.get("label"))):  # whole benchmarks first, labelled extras after
+        if "precision_seeds" in r:
+            # Files from before the recipe and the schedule were recorded: the quick profile's constant rate.
+            r = {"precision_recipe": "assignment", "precision_schedule": "none", **r}
+        partial = "" if r.get("complete", True) else " (PARTIAL: the run stopped before its last part)"
+        label = f", {r['label']}" if r.get("label") else ""
+        lines += [f"## {r['machine']}{label}{partial}", "",
+                  f"Device {r['device']}; {r['cores']} cores; torch {r['torch']}; Python {r['python']}; "
+                  f"segmentation data: {r['seg_data']}.", "", f"Command: `{r['command']}`", "",
+                  "| figure | value |", "|---|---|"]
+        lines += [f"| {label} | {_format(fmt, r[key])} |" for key, label, fmt in ROWS if key in r]
+        lines += [""]
+    if runs:
+        lines += ["## Long training runs", "", "Read from each run's own output file; DATA is the data root named.", "",
+                  "| run | data | result | time | device | command |", "|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(long_run_row(p)) + " |" for p in runs] + [""]
+    return "\n".join(lines) + "\n" + FOOTER
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.ArgumentParser(__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer steps, for a 2-core CPU")
+    parser.add_argument("--json", type=Path, help="write the figures here (after each part)")
+    cli.add_device_flag(parser)
+    parser.add_argument("--data", type=Path, help="segmentation data root (default: ../shared/data/endo-real "
+                                                  "if present, else a small synthetic set)")
+    parser.add_argument("--fashion-data", type=Path, help="Fashion-MNIST root (default: ../shared/data if present)")
+    parser.add_argument("--concurrent", type=cli.positive_int, default=2,
+                        help="independent trainings timed together on the device (default 2)")
+    parser.add_argument("--precision-seeds", type=cli.non_negative_int, nargs="*", default=[0], metavar="SEED",
+                        help="seeds of the fp32-vs-bf16 Dice runs (default 0; none: skip)")
+    parser.add_argument("--precision-recipe", choices=list(train_segmentation.RECIPES), default="assignment",
+                        help="recipe of the fp32-vs-bf16 runs: assignment (the quick 1(a), default) or best")
+    parser.add_argument("--precision-schedule", choices=SCHEDULERS, default="cosine",
+                        help="learning-rate schedule of the fp32-vs-bf16 runs: cosine (annealed to 0, so both end "
+                             "settled; default) or none (1(a)'s constant rate)")
+    parser.add_argument("--precision-only", action="store_true", help="only the fp32-vs-bf16 comparison")
+    parser.add_argument("--compile", action="store_true", help="also time training under torch.compile")
+    parser.add_argument("--render", type=Path, nargs="+", help="JSON files to turn into BENCHMARKS.md")
+    parser.add_argument("--runs", type=Path, nargs="*", default=[],
+                        help="with --render: long runs' metrics.json or seeds.json")
+    parser.add_argument("--out", type=Path, help="with --render: the Markdown file")
+    args = parser.parse_args(argv)
+    if args.render:
+        text = render([json.loads(p.read_text()) for p in args.render], args.runs)
+        atomic.write_text(text, args.out) if args.out else print(text)
+        return
+    data = args.data or (REAL_ENDO if (REAL_ENDO / "segmentation").is_dir() else None)
+    fashion = args.fashion_data or (REAL_FASHION if (REAL_FASHION / "FashionMNIST" / "raw").is_dir() else None)
+    if args.precision_only and not args.precision_seeds:
+        parser.error("--precision-only needs --precision-seeds")
+    save = (lambda result: atomic.write_json(result, args.json)) if args.json else (lambda result: None)
+    cli.main(lambda: print(json.dumps(run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile,
+                                          save, args.precision_recipe, args.precision_schedule, args.precision_only,
+                                          args.concurrent), indent=2)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

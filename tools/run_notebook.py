@@ -1,0 +1,58 @@
+"""Executes hw6.ipynb top to bottom with nbclient, as ``make run`` does, and saves it with its outputs.
+
+    python tools/run_notebook.py [--profile quick] [--output hw6.ipynb]
+
+Parameters reach the notebook through HW6_* environment variables (HW6_DATA_ROOT, HW6_PROFILE, HW6_DEVICE,
+HW6_FASHION_ROOT, HW6_VGG16_WEIGHTS, HW6_OUT, HW6_PARALLEL). Progress bars are turned off (HW6_PROGRESS=0):
+they animate in a live notebook, but a saved one would keep every redrawn fragment. A cell that fails stops
+the run; the notebook is still saved with every output up to the failure, and the exit status is 1.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from hw6.kit import atomic, cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None = None) -> float:
+    """Runs every cell in a fresh kernel started in ``cwd``; writes the executed notebook to ``output``
+    (also on failure, then re-raising); returns the wall time in seconds."""
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    t0 = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        atomic.write_text(nbformat.writes(nb), output)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.ArgumentParser(__doc__)
+    parser.add_argument("--notebook", type=Path, default=ROOT / "hw6.ipynb", help="the notebook (default hw6.ipynb)")
+    parser.add_argument("--output", type=Path, help="executed notebook (default: overwrite --notebook)")
+    parser.add_argument("--profile", choices=("full", "quick", "smoke"), help="sets HW6_PROFILE (default quick)")
+    args = parser.parse_args(argv)
+    if args.profile:
+        os.environ["HW6_PROFILE"] = args.profile
+    os.environ.setdefault("HW6_PROGRESS", "0")
+    output = args.output or args.notebook
+    try:
+        seconds = execute(args.notebook, output)
+    except CellExecutionError as exc:
+        print(f"error: a notebook cell failed; outputs up to it are in {output}\n{str(exc)[-2000:]}", file=sys.stderr)
+        sys.exit(1)
+    print(f"executed {args.notebook.name} in {seconds / 60:.1f} min; saved {output}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
