@@ -169,11 +169,18 @@ def train_over_seeds(train: str, data: str | Path, out: str | Path, seeds: list[
     spread over the seeds of every number each run reports for its validation and test splits. Returns
     {"runs": [metrics per seed], "summary": the content of seeds.json}."""
     out = Path(out)
-    if options.get("resume") not in (None, "latest"):
+    resume = options.pop("resume", None)
+    if resume not in (None, "latest"):
         raise cli.UsageError("--resume with --seeds takes no checkpoint: each seed resumes its own OUT/seed<s>/last.pt")
-    if options.get("resume") is None:  # a fresh set of seeds: the folder is checked (and cleared) once, here
+    if resume and options.get("overwrite"):
+        raise cli.UsageError("--resume continues a run and --overwrite replaces it: give one of them")
+    if resume is None:  # a fresh set of seeds: the folder is checked (and cleared) once, here
         prepare_run(out, None, options.pop("overwrite", False), "seeds", {})
-    runs = run_jobs([Job(train, str(data), str(out / f"seed{s}"), {**options, "seed": s}) for s in seeds], parallel)
+    # Resuming an interrupted set: a seed with a last.pt continues it, a seed that never finished an epoch starts.
+    started = {s: bool(resume) and (out / f"seed{s}" / "last.pt").is_file() for s in seeds}
+    runs = run_jobs([Job(train, str(data), str(out / f"seed{s}"), {
+        **options, "seed": s, "resume": "latest" if started[s] else None, "overwrite": bool(resume) and not started[s]})
+        for s in seeds], parallel)
     first = runs[0]
     summary = {"experiment": first["experiment"], "seeds": seeds, "runs": [f"seed{s}" for s in seeds],
                "data": first["data"], "device": first["device"],

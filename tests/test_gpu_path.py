@@ -85,3 +85,15 @@ def test_bench_measures_a_tiny_case(synthetic_root):
     concurrent = bench.bench_concurrent(synthetic_root, "cpu", 2, 2, 1, 1, peak)
     assert concurrent["concurrent_trainings"] == 2 and concurrent["concurrent_train_images_per_s"] > 0
     assert 0 < concurrent["concurrent_roofline_fraction"] < 1
+
+
+def test_an_interrupted_set_of_seeds_resumes_each_seed_where_it_stopped(synthetic_root, tmp_path):
+    options = dict(image_size=(32, 40), batch_size=4, progress=False)
+    whole = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path / "whole", [0, 1],
+                                        epochs=2, **options)
+    experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path / "cut", [0], epochs=2,
+                                **options)  # seed 0 finished, seed 1 never started
+    resumed = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path / "cut", [0, 1],
+                                          epochs=2, resume="latest", **options)
+    assert [m["test"]["confusion"] for m in resumed["runs"]] == [m["test"]["confusion"] for m in whole["runs"]]
+    assert resumed["summary"]["test"]["mean_instrument_dice"]["n"] == 2
