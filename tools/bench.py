@@ -369,45 +369,44 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
 
 
 # ------------------------------------------------------------------------------------------- BENCHMARKS.md
-ROWS = [
-    ("seg_train_images_per_s", "segmentation training, ours (images/s, 256x320, batch 10)", "{:.2f}"),
-    ("seg_baseline_train_images_per_s", "segmentation training, starter-code baseline (images/s)", "{:.2f}"),
-    ("seg_speedup_vs_baseline", "speed-up over the baseline (target >= 3)", "{:.2f}x"),
-    ("seg_default_allocator_train_images_per_s", "segmentation training, ours with glibc's default allocator "
-                                                 "settings (images/s)", "{:.2f}"),
-    ("seg_allocator_speedup", "keeping freed memory (engine.keep_freed_memory) over glibc's defaults", "{:.2f}x"),
-    ("seg_flops_per_image", "training FLOP per image (FlopCounterMode)", "{:.3g}"),
-    ("matmul_peak_flops", "matmul peak in the training precision (FLOP/s)", "{:.3g}"),
-    ("seg_achieved_flops", "achieved training FLOP/s", "{:.3g}"),
-    ("seg_roofline_fraction", "roofline fraction (target >= 0.6)", "{:.3f}"),
-    ("seg_compiled_train_images_per_s", "segmentation training, torch.compile (images/s)", "{:.2f}"),
-    ("seg_compile_speedup", "torch.compile speed-up over eager (training runs eager)", "{:.2f}x"),
-    ("seg_compile_seconds", "torch.compile: first step, compilation included (s)", "{:.0f}"),
-    ("seg_infer_images_per_s", "prediction (images/s, 256x320)", "{:.2f}"),
-    ("concurrent_trainings", "independent trainings run at once on the device (the notebook's schedule)", "{}"),
-    ("concurrent_train_images_per_s", "aggregate training images/s of those runs together", "{:.2f}"),
-    ("concurrent_roofline_fraction", "their achieved FLOP/s over the matmul peak (target >= 0.3 on a GPU)", "{:.3f}"),
-    ("vgg_frozen_cached_s", "2(b) 10 epochs with the feature cache (s)", "{:.1f}"),
-    ("vgg_frozen_uncached_s", "2(b) 10 epochs with --no-cache (s)", "{:.1f}"),
-    ("vgg_frozen_cache_speedup", "feature-cache speed-up (target >= 8)", "{:.1f}x"),
-    ("dataset_first_load_s", "dataset first construction, decoding (s)", "{:.3f}"),
-    ("dataset_cached_reload_s", "dataset reload from the cache (s)", "{:.3f}"),
-    ("dataset_cached_reload_speedup", "cached reload speed-up (target >= 5)", "{:.1f}x"),
-    ("precision_recipe", "recipe of the fp32/bf16 comparison (assignment: 1(a)'s)", "{}"),
-    ("precision_schedule", "learning-rate schedule of the fp32/bf16 runs (none: 1(a)'s constant rate; cosine: "
-                           "annealed to 0)", "{}"),
-    ("precision_seeds", "seeds of the fp32/bf16 comparison (quick profile, synthetic data)", "{}"),
-    ("dice_fp32_per_seed", "quick segmentation run, strict mean instrument Dice per seed, fp32", "{:.3f}"),
-    ("dice_bf16_per_seed", "quick segmentation run, strict mean instrument Dice per seed, bf16", "{:.3f}"),
-    ("dice_fp32", "quick segmentation run, strict mean instrument Dice, fp32 (mean over seeds)", "{:.3f}"),
-    ("dice_bf16", "quick segmentation run, strict mean instrument Dice, bf16 (mean over seeds)", "{:.3f}"),
-    ("dice_bf16_minus_fp32", "bf16 - fp32 (target within 0.02)", "{:+.3f}"),
-    ("quick_1a_train_seconds_fp32", "quick segmentation run, training time, fp32 (s, mean)", "{:.0f}"),
-    ("quick_1a_train_seconds_bf16", "quick segmentation run, training time, bf16 (s, mean)", "{:.0f}"),
-    ("peak_rss_mib", "peak RSS (MiB)", "{:.0f}"),
-    ("cuda_max_memory_allocated_mib", "torch.cuda.max_memory_allocated (MiB)", "{:.0f}"),
-    ("bench_wall_s", "whole benchmark wall time (s)", "{:.0f}"),
-]
+# One row of the tables per line: JSON key | what it measures | format of its value.
+ROWS = [tuple(part.strip() for part in line.split(" | ")) for line in """
+seg_train_images_per_s | segmentation training, ours (images/s, 256x320, batch 10) | {:.2f}
+seg_baseline_train_images_per_s | segmentation training, starter-code baseline (images/s) | {:.2f}
+seg_speedup_vs_baseline | speed-up over the baseline (target >= 3) | {:.2f}x
+seg_default_allocator_train_images_per_s | segmentation training, ours with glibc's default allocator settings (images/s) | {:.2f}
+seg_allocator_speedup | keeping freed memory (engine.keep_freed_memory) over glibc's defaults | {:.2f}x
+seg_flops_per_image | training FLOP per image (FlopCounterMode) | {:.3g}
+matmul_peak_flops | matmul peak in the training precision (FLOP/s) | {:.3g}
+seg_achieved_flops | achieved training FLOP/s | {:.3g}
+seg_roofline_fraction | roofline fraction (target >= 0.6) | {:.3f}
+seg_compiled_train_images_per_s | segmentation training, torch.compile (images/s) | {:.2f}
+seg_compile_speedup | torch.compile speed-up over eager (training runs eager) | {:.2f}x
+seg_compile_seconds | torch.compile: first step, compilation included (s) | {:.0f}
+seg_infer_images_per_s | prediction (images/s, 256x320) | {:.2f}
+concurrent_trainings | independent trainings run at once on the device (the notebook's schedule) | {}
+concurrent_train_images_per_s | aggregate training images/s of those runs together | {:.2f}
+concurrent_roofline_fraction | their achieved FLOP/s over the matmul peak (target >= 0.3 on a GPU) | {:.3f}
+vgg_frozen_cached_s | 2(b) 10 epochs with the feature cache (s) | {:.1f}
+vgg_frozen_uncached_s | 2(b) 10 epochs with --no-cache (s) | {:.1f}
+vgg_frozen_cache_speedup | feature-cache speed-up (target >= 8) | {:.1f}x
+dataset_first_load_s | dataset first construction, decoding (s) | {:.3f}
+dataset_cached_reload_s | dataset reload from the cache (s) | {:.3f}
+dataset_cached_reload_speedup | cached reload speed-up (target >= 5) | {:.1f}x
+precision_recipe | recipe of the fp32/bf16 comparison (assignment: 1(a)'s) | {}
+precision_schedule | learning-rate schedule of the fp32/bf16 runs (none: 1(a)'s constant rate; cosine: annealed to 0) | {}
+precision_seeds | seeds of the fp32/bf16 comparison (quick profile, synthetic data) | {}
+dice_fp32_per_seed | quick segmentation run, strict mean instrument Dice per seed, fp32 | {:.3f}
+dice_bf16_per_seed | quick segmentation run, strict mean instrument Dice per seed, bf16 | {:.3f}
+dice_fp32 | quick segmentation run, strict mean instrument Dice, fp32 (mean over seeds) | {:.3f}
+dice_bf16 | quick segmentation run, strict mean instrument Dice, bf16 (mean over seeds) | {:.3f}
+dice_bf16_minus_fp32 | bf16 - fp32 (target within 0.02) | {:+.3f}
+quick_1a_train_seconds_fp32 | quick segmentation run, training time, fp32 (s, mean) | {:.0f}
+quick_1a_train_seconds_bf16 | quick segmentation run, training time, bf16 (s, mean) | {:.0f}
+peak_rss_mib | peak RSS (MiB) | {:.0f}
+cuda_max_memory_allocated_mib | torch.cuda.max_memory_allocated (MiB) | {:.0f}
+bench_wall_s | whole benchmark wall time (s) | {:.0f}
+""".strip().splitlines()]
 
 
 FOOTER = """## GPU notes
