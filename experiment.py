@@ -163,24 +163,34 @@ def spreads(evaluations: list[dict]) -> dict:
     return out
 
 
+def resumes_set(resume: str | bool | None, overwrite: bool) -> bool:
+    """Whether a set of runs (seeds, a grid, a curve) continues an interrupted one; a set takes no checkpoint."""
+    if resume not in (None, False, True, "latest"):
+        raise cli.UsageError("--resume for a set of runs takes no checkpoint: each run resumes its own last.pt")
+    if resume and overwrite:
+        raise cli.UsageError("--resume continues a run and --overwrite replaces it: give one of them")
+    return bool(resume)
+
+
+def continuation(out: Path, resume: bool) -> dict:
+    """The ``resume``/``overwrite`` options of one run of a set (seeds, a grid): in a resumed set, a run with a
+    last.pt continues it and a run that never finished an epoch starts afresh; in a fresh set (whose folder was
+    checked and cleared once), every run starts."""
+    started = resume and (Path(out) / "last.pt").is_file()
+    return {"resume": "latest" if started else None, "overwrite": resume and not started}
+
+
 def train_over_seeds(train: str, data: str | Path, out: str | Path, seeds: list[int], parallel: int = 1,
                      **options) -> dict:
     """Trains ``train`` ("module:function") once per seed into OUT/seed<s>/ and writes OUT/seeds.json: the
     spread over the seeds of every number each run reports for its validation and test splits. Returns
     {"runs": [metrics per seed], "summary": the content of seeds.json}."""
     out = Path(out)
-    resume = options.pop("resume", None)
-    if resume not in (None, "latest"):
-        raise cli.UsageError("--resume with --seeds takes no checkpoint: each seed resumes its own OUT/seed<s>/last.pt")
-    if resume and options.get("overwrite"):
-        raise cli.UsageError("--resume continues a run and --overwrite replaces it: give one of them")
-    if resume is None:  # a fresh set of seeds: the folder is checked (and cleared) once, here
+    resume = resumes_set(options.pop("resume", None), options.get("overwrite", False))
+    if not resume:  # a fresh set of seeds: the folder is checked (and cleared) once, here
         prepare_run(out, None, options.pop("overwrite", False), "seeds", {})
-    # Resuming an interrupted set: a seed with a last.pt continues it, a seed that never finished an epoch starts.
-    started = {s: bool(resume) and (out / f"seed{s}" / "last.pt").is_file() for s in seeds}
-    runs = run_jobs([Job(train, str(data), str(out / f"seed{s}"), {
-        **options, "seed": s, "resume": "latest" if started[s] else None, "overwrite": bool(resume) and not started[s]})
-        for s in seeds], parallel)
+    runs = run_jobs([Job(train, str(data), str(out / f"seed{s}"),
+                         {**options, "seed": s, **continuation(out / f"seed{s}", resume)}) for s in seeds], parallel)
     first = runs[0]
     summary = {"experiment": first["experiment"], "seeds": seeds, "runs": [f"seed{s}" for s in seeds],
                "data": first["data"], "device": first["device"],
@@ -196,12 +206,15 @@ def grid_search(train: str, data: str | Path, out: str | Path, grid: dict, optio
                 parallel: int = 1) -> tuple[list[str], list[dict], list[dict], int]:
     """Trains ``train`` ("module:function") once per combination of ``grid`` into OUT/<name>/ (``parallel`` at a
     time) and picks the best by the monitored validation value (lowest for a loss, else highest). Writes
-    OUT/sweep.csv and OUT/sweep.md; returns (names, configurations, table rows, index of the chosen one)."""
+    OUT/sweep.csv and OUT/sweep.md; returns (names, configurations, table rows, index of the chosen one).
+    ``options["resume"]`` (any value) continues an interrupted grid, each run from its own last.pt."""
     out = Path(out)
-    prepare_run(out, None, options.get("overwrite", False), "sweep", {})
+    resume = resumes_set(options.get("resume"), options.get("overwrite", False))
+    if not resume:
+        prepare_run(out, None, options.get("overwrite", False), "sweep", {})
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
-    runs = run_jobs([Job(train, str(data), str(out / name), {**options, **c, "overwrite": False})
+    runs = run_jobs([Job(train, str(data), str(out / name), {**options, **c, **continuation(out / name, resume)})
                      for name, c in zip(names, configs)], parallel)
     sign = 1 if monitor.endswith("loss") else -1
     chosen = min(range(len(runs)), key=lambda k: sign * runs[k]["fit"]["best_value"])

@@ -24,15 +24,19 @@ INITS = ("scratch", "pretrained")
 
 
 def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: list[float] = FRACTIONS,
-        seeds: list[int] = (0, 1, 2), parallel: int = 1, overwrite: bool = False, **options) -> dict:
-    """Trains every (init, fraction, seed), ``parallel`` at a time; ``options`` go to every segmentation run.
+        seeds: list[int] = (0, 1, 2), parallel: int = 1, overwrite: bool = False, resume: str | bool | None = None,
+        **options) -> dict:
+    """Trains every (init, fraction, seed), ``parallel`` at a time; ``options`` go to every segmentation run;
+    ``resume`` continues an interrupted set (each run from its own last.pt).
     Returns {"rows": one per run, "comparison": per fraction, the two spreads and whether they differ}."""
-    out = Path(out)
-    prepare_run(out, None, overwrite, "label-efficiency", {})
+    out, resume = Path(out), experiment.resumes_set(resume, overwrite)
+    if not resume:
+        prepare_run(out, None, overwrite, "label-efficiency", {})
     keys = [(init, f, s) for init in INITS for f in fractions for s in seeds]
     jobs = [experiment.Job("hw6.train_segmentation:train", str(data), str(out / f"{init}_f{f}_s{s}"),
                            {**options, "init_from": None if init == "scratch" else str(init_from),
-                            "label_fraction": f, "seed": s}) for init, f, s in keys]
+                            "label_fraction": f, "seed": s,
+                            **experiment.continuation(out / f"{init}_f{f}_s{s}", resume)}) for init, f, s in keys]
     rows = [{"init": init, "fraction": f, "seed": s, "train_frames": m["details"]["train_frames"],
              "test_mean_instrument_dice": round(m["test"]["mean_instrument_dice"], 4),
              "test_assignment_dice": round(m["test"]["assignment_dice"], 4), "best_epoch": m["fit"]["best_epoch"]}

@@ -163,10 +163,12 @@ READING_THE_SCORES = (
 
 def provenance(summary: dict) -> str:
     v = summary["versions"]
+    resumed = ("This execution resumed an interrupted one: trainings finished before the interruption were kept "
+               "and scored again, the others continued from their last epoch. " if summary.get("resumed") else "")
     return (f"Profile {summary['profile']}: {summary['profile_description']}. Data: {summary['data']['label']}"
             f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data, real)'}; Fashion-MNIST from "
             f"{summary['fashion']}; VGG16 weights: {summary['vgg16_weights']}. Device: {summary['device']}, "
-            f"{summary['parallel']} training(s) at a time. Started {summary['started_utc']} UTC, "
+            f"{summary['parallel']} training(s) at a time. {resumed}Started {summary['started_utc']} UTC, "
             f"{summary['wall_seconds'] / 60:.0f} min. Python {v['python']}, torch {v['torch']}. Built by "
             f"notebook/report.py from results/summary.json on {time.strftime('%Y-%m-%d', time.gmtime())}.")
 

@@ -36,6 +36,7 @@ class Session:
     out: Path
     parallel: int
     progress: bool
+    resume: bool = False
     summary: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -57,7 +58,13 @@ class Session:
             display(Image(filename=str(self.out / r)))
 
     def _common(self) -> dict:
-        return {"device": self.device, "progress": self.progress, "overwrite": True}
+        """Options of every set of runs: a fresh notebook replaces earlier results, a resumed one continues them."""
+        return {"device": self.device, "progress": self.progress,
+                **({"resume": "latest"} if self.resume else {"overwrite": True})}
+
+    def _single(self, out: Path) -> dict:
+        """Options of one run into ``out``: as ``_common``, but a resumed run continues only from its last.pt."""
+        return {**self._common(), **(experiment.continuation(out, True) if self.resume else {})}
 
     def segmentation(self, key: str, folder: str, **options) -> dict:
         """Trains the profile's segmentation settings, with ``options``, once per seed into OUT/folder/seed<s>/;
@@ -82,7 +89,8 @@ class Session:
         return self.record(key, {**entry, "sweep_rows": selected["details"]["sweep"]["rows"], "chosen": chosen})
 
     def colorization(self, key: str, folder: str) -> dict:
-        metrics = train_colorization.train(self.data, self.out / folder, **self.profile["color"], **self._common())
+        metrics = train_colorization.train(self.data, self.out / folder, **self.profile["color"],
+                                           **self._single(self.out / folder))
         return self.record(key, {"kind": "colorization", "status": _status(metrics), "dir": folder,
                                  "validation": metrics["validation"], "fit": metrics["fit"],
                                  "details": metrics["details"], "device": metrics["device"]})
@@ -91,7 +99,8 @@ class Session:
         le = self.profile["label_efficiency"]
         epochs = le.get("epochs", self.profile["seg"]["epochs"])
         result = label_efficiency.run(self.data, self.out / folder, init_from, le["fractions"], le["seeds"],
-                                      self.parallel, overwrite=True, **{**self.profile["seg"], **options,
+                                      self.parallel, overwrite=not self.resume, resume=self.resume,
+                                      **{**self.profile["seg"], **options,
                                                                         "epochs": epochs, "device": self.device,
                                                                         "progress": False})
         return self.record(key, {"kind": "label_efficiency", "status": "done", "dir": folder, **result,
@@ -100,7 +109,8 @@ class Session:
     def vgg(self, key: str, mode: str) -> dict:
         """Runs one VGG16 experiment, or records it as not run with the reason (no weights, no data); the
         set-up (layers, parameter counts, options) is recorded either way."""
-        options = {**self.profile["vgg"][mode], "mode": mode, "weights": self.vgg16_weights, **self._common()}
+        options = {**self.profile["vgg"][mode], "mode": mode, "weights": self.vgg16_weights,
+                   **self._single(self.out / key)}
         setup = {"mode": mode, **transfer_vgg.layer_counts(mode),
                  "options": experiment.jsonable(transfer_vgg.resolve_options(**options))}
         try:
@@ -132,10 +142,12 @@ def seg_entry(result: dict, folder: str) -> dict:
 
 
 def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_weights: str, out: str,
-          parallel: str = "auto", progress: bool = True) -> Session:
+          parallel: str = "auto", progress: bool = True, resume: bool = False) -> Session:
     """Resolves the notebook's parameters; generates the synthetic default only when ``data_root`` is empty (a
     ``data_root`` that does not exist is an error); starts results/summary.json with the run's provenance.
-    ``parallel``: trainings at a time ("auto": the profile's on a GPU, one elsewhere)."""
+    ``parallel``: trainings at a time ("auto": the profile's on a GPU, one elsewhere). ``resume``: continue an
+    interrupted execution of the same profile: finished trainings are kept (and scored again), unfinished ones
+    continue from their last.pt, and a training whose options differ from the stored ones is an error."""
     prof = profiles.get(profile)
     out_dir = Path(out)
     if data_root:
@@ -148,7 +160,7 @@ def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_we
     runtime = setup_runtime(device)
     workers = (prof["parallel"] if runtime.device.type == "cuda" else 1) if parallel == "auto" else int(parallel)
     session = Session(data, prof, device, Path(fashion_root), Path(vgg16_weights) if vgg16_weights else None,
-                      out_dir, workers, progress)
+                      out_dir, workers, progress, resume)
     session.summary = {
         "profile": profile, "profile_description": prof["description"], "device": runtime.describe(),
         "parallel": workers, "data": {"name": data.name, "synthetic": is_synthetic(data), "label": data_label(data)},
@@ -156,7 +168,8 @@ def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_we
         "torchvision cache", "versions": {"python": platform.python_version(), "torch": torch.__version__,
                                           "torchvision": torchvision.__version__, "numpy": numpy.__version__,
                                           "matplotlib": matplotlib.__version__, "pillow": PIL.__version__},
-        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "wall_seconds": 0.0, "experiments": {},
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "wall_seconds": 0.0, "resumed": resume,
+        "experiments": {},
     }
     atomic.write_json(session.summary, out_dir / "summary.json")
     banner = "SYNTHETIC data (results are not the assignment's)" if is_synthetic(data) else "the assignment's data"

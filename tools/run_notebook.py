@@ -1,9 +1,9 @@
 """Executes hw6.ipynb top to bottom with nbclient, as ``make run`` does, and saves it with its outputs.
 
-    python tools/run_notebook.py [--profile quick] [--output hw6.ipynb]
+    python tools/run_notebook.py [--profile quick] [--output hw6.ipynb] [--resume]
 
 Parameters reach the notebook through HW6_* environment variables (HW6_DATA_ROOT, HW6_PROFILE, HW6_DEVICE,
-HW6_FASHION_ROOT, HW6_VGG16_WEIGHTS, HW6_OUT, HW6_PARALLEL). Progress bars are turned off (HW6_PROGRESS=0):
+HW6_FASHION_ROOT, HW6_VGG16_WEIGHTS, HW6_OUT, HW6_PARALLEL, HW6_RESUME). Progress bars are turned off (HW6_PROGRESS=0):
 they animate in a live notebook, but a saved one would keep every redrawn fragment. A cell that fails stops
 the run; the notebook is still saved with every output up to the failure, and the exit status is 1.
 """
@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--notebook", type=Path, default=ROOT / "hw6.ipynb", help="the notebook (default hw6.ipynb)")
     parser.add_argument("--output", type=Path, help="executed notebook (default: overwrite --notebook)")
     parser.add_argument("--profile", choices=("full", "quick", "smoke"), help="sets HW6_PROFILE (default quick)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (HW6_RESUME=1): every cell runs again, finished trainings "
+                             "are kept and scored again, unfinished ones continue from their last.pt")
     args = parser.parse_args(argv)
+    if args.resume:
+        os.environ["HW6_RESUME"] = "1"
     if args.profile:
         os.environ["HW6_PROFILE"] = args.profile
     os.environ.setdefault("HW6_PROGRESS", "0")
