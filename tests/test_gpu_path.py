@@ -10,7 +10,8 @@ import zipfile
 import pytest
 import torch
 
-from hw6 import engine, experiment
+from hw6 import engine, experiment, label_efficiency, train_segmentation
+from hw6.kit import cli
 from hw6.kit.errors import DataError
 from hw6.tools import bench, fetch_data
 from helpers import make_root
@@ -97,3 +98,33 @@ def test_an_interrupted_set_of_seeds_resumes_each_seed_where_it_stopped(syntheti
                                           epochs=2, resume="latest", **options)
     assert [m["test"]["confusion"] for m in resumed["runs"]] == [m["test"]["confusion"] for m in whole["runs"]]
     assert resumed["summary"]["test"]["mean_instrument_dice"]["n"] == 2
+
+
+def test_an_interrupted_grid_and_label_efficiency_curve_resume_as_if_never_stopped(synthetic_root, tmp_path):
+    """What HW6_RESUME=1 relies on beyond seeds: the 1(c) grid and the 1(e) curve continue run by run."""
+    options = dict(image_size=(32, 40), batch_size=4, epochs=1, progress=False, seed=0)
+    grid = {"lr": [1e-3, 3e-4]}
+    whole = train_segmentation.sweep(synthetic_root, tmp_path / "whole", grid, **options)
+    train_segmentation.sweep(synthetic_root, tmp_path / "cut", {"lr": [1e-3]}, **options)  # lr 3e-4 never ran
+    resumed = train_segmentation.sweep(synthetic_root, tmp_path / "cut", grid, resume="latest", **options)
+    assert resumed["details"]["sweep"]["rows"] == [
+        {**row, "train_seconds": mine["train_seconds"]}
+        for row, mine in zip(whole["details"]["sweep"]["rows"], resumed["details"]["sweep"]["rows"])]
+    assert resumed["test"]["confusion"] == whole["test"]["confusion"]
+
+    init = tmp_path / "whole" / "lr=0.001" / "best.pt"
+    curve = dict(fractions=[0.5, 1.0], seeds=[0], image_size=(32, 40), batch_size=4, epochs=1, progress=False)
+    full = label_efficiency.run(synthetic_root, tmp_path / "le", init, **curve)
+    label_efficiency.run(synthetic_root, tmp_path / "le-cut", init, **{**curve, "fractions": [0.5]})
+    again = label_efficiency.run(synthetic_root, tmp_path / "le-cut", init, resume=True, **curve)
+    assert again["rows"] == full["rows"]
+
+
+@pytest.mark.parametrize("resume, overwrite, fragment", [("runs/x/last.pt", False, "takes no checkpoint"),
+                                                          ("latest", True, "give one of them")])
+def test_a_set_of_runs_refuses_a_checkpoint_path_or_resume_with_overwrite(resume, overwrite, fragment, tmp_path):
+    with pytest.raises(cli.UsageError, match=fragment):
+        label_efficiency.run(tmp_path, tmp_path / "le", tmp_path / "init.pt", resume=resume, overwrite=overwrite)
+    with pytest.raises(cli.UsageError, match=fragment):
+        experiment.train_over_seeds("hw6.train_segmentation:train", tmp_path, tmp_path / "s", [0], resume=resume,
+                                    overwrite=overwrite)
