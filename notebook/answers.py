@@ -168,8 +168,9 @@ def vgg_setup(e: dict) -> str:
                         "ReLU and Dropout); trained: only the re-initialised last layer, Linear(4096, 10)",
               "finetune-fc": "Frozen: the 13 convolutional layers; trained: all three fully connected layers "
                              "(the last one re-initialised for 10 classes)"}[s["mode"]]
-    cache = (" The frozen layers are computed once for every image (eval mode, so no dropout) and the trained "
-             "layers learn on that cache, the standard linear-probe protocol." if s["mode"] != "scratch" else "")
+    probe = ", the standard linear-probe protocol." if s["mode"] == "frozen" else "."
+    cache = (" The frozen layers are computed once for every image (in eval mode, so without their dropout) and "
+             "the trained layers learn on that cache" + probe if s["mode"] != "scratch" else "")
     size = "x".join(map(str, o["image_size"]))
     return (f"{layers}: {s['trainable_parameters']:,} trainable and {s['frozen_parameters']:,} frozen parameters. "
             f"Fashion-MNIST's grey 28x28 images are resized to {size} and repeated on three channels; Adam, "

@@ -64,10 +64,12 @@ def run_label(summary: dict, e: dict | None = None, short: bool = False) -> str:
     """profile, data, device (and seeds) of a run, for captions and (``short``) the headline table."""
     seeds = f", seeds {' '.join(map(str, e['seeds']))}" if e and e.get("seeds") else ""
     device = (e or {}).get("device") or summary["device"]
+    vgg = (e or {}).get("kind") == "vgg"  # the VGG16 runs learn Fashion-MNIST, not the segmentation data
     if short:
         device = device.split(" (")[0] + ", " + device.rsplit(", ", 1)[-1].rstrip(")")  # "cpu, fp32"
-        return f"{summary['profile']}, {summary['data']['name']}, {device}{seeds}"
-    return f"profile {summary['profile']}, {summary['data']['label']}, {device}{seeds}"
+        return f"{summary['profile']}, {'Fashion-MNIST' if vgg else summary['data']['name']}, {device}{seeds}"
+    data = "data: Fashion-MNIST" if vgg else summary["data"]["label"]
+    return f"profile {summary['profile']}, {data}, {device}{seeds}"
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -165,9 +167,11 @@ def provenance(summary: dict) -> str:
     v = summary["versions"]
     resumed = ("This execution resumed an interrupted one: trainings finished before the interruption were kept "
                "and scored again, the others continued from their last epoch. " if summary.get("resumed") else "")
-    return (f"Profile {summary['profile']}: {summary['profile_description']}. Data: {summary['data']['label']}"
+    weights = summary["vgg16_weights"]
+    weights = "looked for in torchvision's cache" if weights == "torchvision cache" else f"the local file {weights}"
+    return (f"Profile {summary['profile']}: {summary['profile_description']}. Data: {summary['data']['name']}"
             f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data, real)'}; Fashion-MNIST from "
-            f"{summary['fashion']}; VGG16 weights: {summary['vgg16_weights']}. Device: {summary['device']}, "
+            f"the folder {summary['fashion']}; VGG16 ImageNet weights: {weights}. Device: {summary['device']}, "
             f"{summary['parallel']} training(s) at a time. {resumed}Started {summary['started_utc']} UTC, "
             f"{summary['wall_seconds'] / 60:.0f} min. Python {v['python']}, torch {v['torch']}. Built by "
             f"notebook/report.py from results/summary.json on {time.strftime('%Y-%m-%d', time.gmtime())}.")

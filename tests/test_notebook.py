@@ -92,6 +92,9 @@ def test_report_lays_out_every_answer_and_required_figure(executed):
         for name, _ in report.FIGURES[key]:
             assert f"{folder}/{name}" in figures, (key, name)
     assert all("profile smoke" in b.text for b in blocks if b.kind == "figure")  # each caption names its run
+    data = summary["data"]["label"]  # each caption names the data its run learnt: VGG16's is Fashion-MNIST
+    captions = [b.text for b in blocks if b.kind == "figure" and "profile smoke" in b.text]
+    assert all(("data: Fashion-MNIST" in c) == c.startswith("2") and (data in c) != c.startswith("2") for c in captions)
     assert answers.WHAT_TO_RUN in texts  # 2(b)/2(c) say what a user does to run them
     assert "def augment_batch" in answers.augmentation_source()
     assert answers.dice_implementation().startswith("The assignment's soft multi-class Dice loss.")
