@@ -60,6 +60,7 @@ class Run:
     data: Path
     out: Path
     options: dict
+    shaping: dict  # the options as stored in checkpoints (with the data root), the ones a resume must match
     runtime: Runtime
     resume: Path | None
     started: float
@@ -67,11 +68,6 @@ class Run:
     @property
     def label(self) -> str:
         return data_label(self.data)
-
-    @property
-    def shaping(self) -> dict:
-        """The options as stored in checkpoints (with the data root), the ones a resume must match."""
-        return jsonable({**self.options, "data": str(self.data.resolve())})
 
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model on the device, channels-last (the fast convolution layout), wrapped for torchrun."""
@@ -106,7 +102,7 @@ def start(kind: str, data: str | Path, out: str | Path, options: dict) -> Run:
     resume = prepare_run(out, options["resume"], options["overwrite"], kind, shaping)
     runtime = setup_runtime(options["device"], options["precision"], options["threads"])
     seed_everything(options["seed"])
-    return Run(kind, data, out, options, runtime, resume, t0)
+    return Run(kind, data, out, options, shaping, runtime, resume, t0)
 
 
 def jsonable(value: object) -> object:

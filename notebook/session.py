@@ -99,10 +99,8 @@ class Session:
         le = self.profile["label_efficiency"]
         epochs = le.get("epochs", self.profile["seg"]["epochs"])
         result = label_efficiency.run(self.data, self.out / folder, init_from, le["fractions"], le["seeds"],
-                                      self.parallel, overwrite=not self.resume, resume=self.resume,
-                                      **{**self.profile["seg"], **options,
-                                                                        "epochs": epochs, "device": self.device,
-                                                                        "progress": False})
+                                      self.parallel, **{**self.profile["seg"], **options, "epochs": epochs,
+                                                        **self._common(), "progress": False})
         return self.record(key, {"kind": "label_efficiency", "status": "done", "dir": folder, **result,
                                  "epochs": epochs, "seeds": le["seeds"]})
 
