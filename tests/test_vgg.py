@@ -116,6 +116,7 @@ def test_cosine_schedule_and_final_scores_of_the_last_epoch(tiny, weights, tmp_p
     assert sum(map(sum, m["test"]["confusion"])) == 64
     row = bench.long_run_row(tmp_path / "metrics.json")
     assert f"{m['test']['accuracy']:.4f}" in row[2] and "--scheduler cosine" in row[-1]
+    assert row[1] == "Fashion-MNIST"  # the data column names the dataset, not its root folder
     with pytest.raises(cli.UsageError, match="scheduler"):
         transfer_vgg.train(tiny, tmp_path / "other", mode="frozen", scheduler="step")
 

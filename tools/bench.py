@@ -483,7 +483,7 @@ def long_run_row(path: Path) -> list[str]:
     d = m["details"]
     schedule = f" --scheduler {o['scheduler']}" if o["scheduler"] != "none" else ""
     return [f"VGG16 `{o['mode']}`, {d['train_images']:,} train / {d['test_images']:,} test images at {size}, "
-            f"{o['epochs']} epochs", m["data"]["name"], f"final test accuracy {m['test']['accuracy']:.4f}{incomplete}",
+            f"{o['epochs']} epochs", "Fashion-MNIST", f"final test accuracy {m['test']['accuracy']:.4f}{incomplete}",
             f"{fit['train_seconds'] / 60:.0f} min training (epochs {_epoch_range(path.with_name('history.json'))} s)",
             m["device"], f"`python transfer_vgg.py --mode {o['mode']} --data DATA --out {path.parent} --epochs "
                          f"{o['epochs']} --batch-size {o['batch_size']} --lr {o['lr']:g}{schedule}`"]
