@@ -164,9 +164,15 @@ def finish(summary: str, complete: bool, stop_reason: str) -> int:
     return 0
 
 
+def plain_warnings() -> None:
+    """Warnings print as ``warning: <message>``: the project's own name the file or option at fault, and the
+    source line Python adds would only show a path on this machine (in the notebook's saved outputs too)."""
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+
+
 def main(run_cli: Callable[[], int | None]) -> None:
     """Runs a script's CLI body; expected errors become ``error: <one line>`` on stderr and exit status 2."""
-    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+    plain_warnings()
     try:
         code = run_cli()
     except EXPECTED_ERRORS as exc:

@@ -18,7 +18,7 @@ import torchvision
 from hw6 import experiment, label_efficiency, synthetic_endo, train_colorization, train_segmentation, transfer_vgg
 from hw6.datasets import DataError, check_root, data_label, is_synthetic
 from hw6.engine import read_history, setup_runtime
-from hw6.kit import atomic, figures
+from hw6.kit import atomic, cli, figures
 from hw6.notebook import profiles
 
 SEG = "hw6.train_segmentation:train"
@@ -146,6 +146,7 @@ def start(data_root: str, profile: str, device: str, fashion_root: str, vgg16_we
     ``parallel``: trainings at a time ("auto": the profile's on a GPU, one elsewhere). ``resume``: continue an
     interrupted execution of the same profile: finished trainings are kept (and scored again), unfinished ones
     continue from their last.pt, and a training whose options differ from the stored ones is an error."""
+    cli.plain_warnings()
     prof = profiles.get(profile)
     out_dir = Path(out)
     if data_root:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from hw6 import datasets
 from hw6.datasets import ColorizationDataset, EndoSegDataset, InMemoryLoader, load_mapping, select_fraction
+from hw6.kit import cli
 from helpers import GREYS, NAMES, make_root
 
 
@@ -58,6 +59,18 @@ def test_mapping_forms(tmp_path):
     course.write_text('{\n\t"Background_Tissue": 0\n\t"Bipolar_Forceps": 32\n\t"Other": 64\n}')
     with pytest.warns(UserWarning, match="mapping.json: not valid JSON"):
         assert load_mapping(course) == (GREYS, NAMES)
+
+
+def test_warnings_print_as_one_line_without_the_source(tmp_path, monkeypatch):
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    cli.plain_warnings()  # what the scripts and the notebook's session do
+    course = tmp_path / "mapping.json"
+    course.write_text('{\n\t"Background_Tissue": 0\n\t"Bipolar_Forceps": 32\n\t"Other": 64\n}')
+    with pytest.warns(UserWarning) as caught:
+        load_mapping(course)
+    w = caught[0]  # printed through formatwarning, as Python's default showwarning does
+    assert warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) == (
+        f"warning: {course}: not valid JSON (commas missing, as the course ships it); read it anyway\n")
 
 
 def test_real_course_mapping(real_endo):
