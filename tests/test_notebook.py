@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -123,3 +124,29 @@ def test_answers_quote_the_run_numbers(executed):
     text = answers.answer("1a", summary)
     assert f"{e['test']['mean_instrument_dice']['mean']:.3f}" in text and f"{e['test']['assignment_dice']['mean']:.3f}" in text
     assert "Fewer than three seeds" in answers.answer("1b", summary)  # two smoke seeds: no conclusion drawn
+
+
+def test_report_shows_the_larger_budget_runs_and_refuses_unequal_ones(executed, tmp_path):
+    tmp, _ = executed
+    results = tmp_path / "results"
+    shutil.copytree(tmp / "results", results, ignore=shutil.ignore_patterns("*.pt"))
+    for source, folder in (("1a_dice", "dice-reading/batch"), ("1b_augment", "1b-seeds-128x160")):
+        (results / folder).mkdir(parents=True)
+        shutil.copyfile(results / source / "seeds.json", results / folder / "seeds.json")
+    blocks = report.layout(results)
+    heading = [i for i, b in enumerate(blocks) if b.text.startswith("1(a) and 1(b) at a larger budget")]
+    assert len(heading) == 1
+    text, table = blocks[heading[0] + 1].text, blocks[heading[0] + 2].rows
+    a1 = json.loads((results / "1a_dice" / "seeds.json").read_text())["test"]["mean_instrument_dice"]
+    assert "Fewer than three seeds" in text and f"{a1['mean']:.3f}" in text  # two smoke seeds: no finding
+    assert "--dice-reduction image" in text  # the per-frame runs are absent: the text says how to add them
+    assert [r[0].rsplit("(", 1)[1] for r in table[1:]] == ["dice-reading/batch)", "1b-seeds-128x160)"]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\n{report.README_END}\n")
+    report.update_readme(results, readme)
+    assert "| 1(b): batch-wide Dice loss, flips and colour jitter (1b-seeds-128x160) |" in readme.read_text()
+    seeds = json.loads((results / "1b-seeds-128x160" / "seeds.json").read_text())
+    seeds["options"]["epochs"] += 1
+    (results / "1b-seeds-128x160" / "seeds.json").write_text(json.dumps(seeds))
+    with pytest.raises(ValueError, match="differ in epochs"):
+        report.layout(results)
