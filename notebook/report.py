@@ -215,9 +215,9 @@ def section(key: str, title: str, summary: dict, results: Path) -> list[Block]:
 
 # Seed sets trained outside the notebook at a larger budget than the quick profile's (issue 16's targets):
 # folder under results/, and what differs between them. Each is one ``train_segmentation.py --seeds`` call.
-LARGER_BUDGET = {"dice-reading/batch": "1(a): the assignment's batch-wide Dice loss",
-                 "dice-reading/image": "1(a) with the per-frame Dice loss (--dice-reduction image)",
-                 "1b-seeds-128x160": "1(b): batch-wide Dice loss, flips and colour jitter"}
+LARGER_BUDGET = {"dice-reading/batch": "1(a), batch-wide Dice loss",
+                 "dice-reading/image": "1(a), per-frame Dice loss",
+                 "1b-seeds-128x160": "1(b), flips + colour jitter"}
 COMPARED_OPTIONS = ("image_size", "epochs", "batch_size", "lr", "loss", "monitor", "recipe", "precision")
 
 
@@ -228,13 +228,14 @@ def larger_budget_runs(results: Path) -> dict[str, dict]:
 
 
 def larger_budget_rows(runs: dict[str, dict]) -> list[list[str]]:
-    rows = [["run (folder)", "size, epochs", "strict instr. Dice (range)", "assignment Dice",
-             "per-frame assignment Dice", "training min, per seed"]]
+    rows = [["run", "results/ folder", "size, epochs", "strict instr. Dice (range)", "assignment Dice",
+             "per-frame assign. Dice", "training min per seed"]]
     for folder, s in runs.items():
         o, t = s["options"], s["test"]
-        rows.append([f"{LARGER_BUDGET[folder]} ({folder})",
-                     f"{'x'.join(map(str, o['image_size']))}, {o['epochs']}", stats.describe(t["mean_instrument_dice"]),
-                     f3(t["assignment_dice"]["mean"]), f3(t["assignment_dice_per_frame"]["mean"]),
+        dice = t["mean_instrument_dice"]
+        rows.append([LARGER_BUDGET[folder], folder, f"{'x'.join(map(str, o['image_size']))}, {o['epochs']}",
+                     f"{f3(dice['mean'])} ({f3(dice['min'])}-{f3(dice['max'])})", f3(t["assignment_dice"]["mean"]),
+                     f3(t["assignment_dice_per_frame"]["mean"]),
                      " / ".join(f"{seconds / 60:.0f}" for seconds in s["train_seconds"])])
     return rows
 
@@ -246,6 +247,7 @@ def larger_budget(results: Path) -> list[Block]:
         return []
     first = next(iter(runs.values()))
     unequal = [k for k in COMPARED_OPTIONS if len({json.dumps(s["options"][k]) for s in runs.values()}) > 1]
+    unequal += ["seeds"] if len({tuple(s["seeds"]) for s in runs.values()}) > 1 else []
     if unequal:
         raise ValueError(f"{results}: the larger-budget runs differ in {', '.join(unequal)}, so they cannot be "
                          "compared; train them with the same options")
@@ -253,11 +255,11 @@ def larger_budget(results: Path) -> list[Block]:
     text = [f"Trained by train_segmentation.py outside the notebook, the rest as in 1(a): {first['data']['label']}, "
             f"{'x'.join(map(str, o['image_size']))}, {o['epochs']} epochs, batch {o['batch_size']}, Adam "
             f"{o['lr']:g}, checkpoint chosen on the validation loss, scored on the test split at the masks' stored "
-            f"size, {first['device']}."]
+            f"size, {first['device']}, seeds {' '.join(map(str, first['seeds']))}."]
     score = {folder: s["test"]["mean_instrument_dice"] for folder, s in runs.items()}
     batch, image, augmented = (score.get(k) for k in LARGER_BUDGET)
     if batch and augmented:
-        text.append(stats.compare("Augmentation (1(b))", augmented, "1(a)", batch, "test strict mean instrument Dice"))
+        text.append(stats.compare("1(b)", augmented, "1(a)", batch, "test strict mean instrument Dice"))
     if batch and image:
         text.append(stats.compare("The batch-wide Dice loss", batch, "the per-frame one", image,
                                   "test strict mean instrument Dice")

@@ -140,11 +140,11 @@ def test_report_shows_the_larger_budget_runs_and_refuses_unequal_ones(executed, 
     a1 = json.loads((results / "1a_dice" / "seeds.json").read_text())["test"]["mean_instrument_dice"]
     assert "Fewer than three seeds" in text and f"{a1['mean']:.3f}" in text  # two smoke seeds: no finding
     assert "--dice-reduction image" in text  # the per-frame runs are absent: the text says how to add them
-    assert [r[0].rsplit("(", 1)[1] for r in table[1:]] == ["dice-reading/batch)", "1b-seeds-128x160)"]
+    assert [r[1] for r in table[1:]] == ["dice-reading/batch", "1b-seeds-128x160"]
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_START}\n{report.README_END}\n")
     report.update_readme(results, readme)
-    assert "| 1(b): batch-wide Dice loss, flips and colour jitter (1b-seeds-128x160) |" in readme.read_text()
+    assert "| 1(b), flips + colour jitter | 1b-seeds-128x160 |" in readme.read_text()
     seeds = json.loads((results / "1b-seeds-128x160" / "seeds.json").read_text())
     seeds["options"]["epochs"] += 1
     (results / "1b-seeds-128x160" / "seeds.json").write_text(json.dumps(seeds))
