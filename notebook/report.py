@@ -252,12 +252,13 @@ def larger_budget(results: Path) -> list[Block]:
         raise ValueError(f"{results}: the larger-budget runs differ in {', '.join(unequal)}, so they cannot be "
                          "compared; train them with the same options")
     o = first["options"]
+    size, seeds = "x".join(map(str, o["image_size"])), " ".join(map(str, first["seeds"]))
     text = [f"Trained by train_segmentation.py outside the notebook, the rest as in 1(a): {first['data']['label']}, "
-            f"{'x'.join(map(str, o['image_size']))}, {o['epochs']} epochs, batch {o['batch_size']}, Adam "
+            f"{size}, {o['epochs']} epochs, batch {o['batch_size']}, Adam "
             f"{o['lr']:g}, checkpoint chosen on the validation loss, scored on the test split at the masks' stored "
-            f"size, {first['device']}, seeds {' '.join(map(str, first['seeds']))}."]
-    score = {folder: s["test"]["mean_instrument_dice"] for folder, s in runs.items()}
-    batch, image, augmented = (score.get(k) for k in LARGER_BUDGET)
+            f"size, {first['device']}, seeds {seeds}."]
+    batch, image, augmented = (runs[folder]["test"]["mean_instrument_dice"] if folder in runs else None
+                               for folder in ("dice-reading/batch", "dice-reading/image", "1b-seeds-128x160"))
     if batch and augmented:
         text.append(stats.compare("1(b)", augmented, "1(a)", batch, "test strict mean instrument Dice"))
     if batch and image:
@@ -270,8 +271,7 @@ def larger_budget(results: Path) -> list[Block]:
     elif batch:
         text.append("The per-frame Dice loss was not trained at this budget in these results; python "
                     f"train_segmentation.py --data DATA --out {results.name}/dice-reading/image --image-size "
-                    f"{'x'.join(map(str, o['image_size']))} --epochs {o['epochs']} --dice-reduction image --seeds "
-                    f"{' '.join(map(str, first['seeds']))} adds it here.")
+                    f"{size} --epochs {o['epochs']} --dice-reduction image --seeds {seeds} adds it here.")
     return [Block("heading", "1(a) and 1(b) at a larger budget, and the Dice reading"),
             Block("text", " ".join(text)), Block("table", rows=larger_budget_rows(runs))]
 
@@ -412,8 +412,9 @@ def larger_budget_readme(results: Path) -> list[str]:
     runs = larger_budget_runs(results)
     if not runs:
         return []
+    first = next(iter(runs.values()))
     return ["At a larger budget, outside the notebook (`train_segmentation.py --seeds`; the report's last pages say "
-            f"how): {next(iter(runs.values()))['data']['label']}, {next(iter(runs.values()))['device']}.", "",
+            f"how): {first['data']['label']}, {first['device']}.", "",
             markdown(larger_budget_rows(runs))]
 
 
