@@ -5,15 +5,14 @@ calls of torchvision's ``RandomHorizontalFlip``, ``RandomVerticalFlip`` and ``Co
 transformed by a few tensor operations at once. Per-image calls launch hundreds of small kernels per batch:
 on an H200 they took 11.9 ms per batch of 10, more than the 8.7 ms model step, and the batched version
 1.6 ms (docs/gpu-step-profile-h200.txt). Geometric transforms move frame and mask together; colour jitter
-touches the frame only.
+touches the frame only. Imports torch only, so the file can be copied into any notebook.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
-from torchvision import tv_tensors
-from torchvision.transforms import v2
-from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 JITTER = dict(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.03)
 
@@ -48,13 +47,28 @@ def random_flips(images: torch.Tensor, masks: torch.Tensor, p: float = 0.5) -> t
 
 
 def random_affine(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotation up to 15 degrees, shift up to 5%, scale 0.9-1.15, one draw per pair (torchvision's
-    ``RandomAffine``, which resamples the mask with nearest-neighbour). Only the ``strong`` ablation uses it,
-    so it stays a per-image loop."""
-    affine = v2.RandomAffine(degrees=15, translate=(0.05, 0.05), scale=(0.9, 1.15))
-    pairs = [affine(tv_tensors.Image(image), tv_tensors.Mask(mask)) for image, mask in zip(images, masks)]
-    return (torch.stack([image.as_subclass(torch.Tensor) for image, _ in pairs]),
-            torch.stack([mask.as_subclass(torch.Tensor) for _, mask in pairs]))
+    """Rotation up to 15 degrees, shift up to 5% of each side, scale 0.9-1.15, one draw per pair (the ranges of
+    torchvision's ``RandomAffine(15, (0.05, 0.05), (0.9, 1.15))``), in one ``grid_sample`` per batch: the frame
+    bilinear, the mask nearest-neighbour so that class indices are moved, never mixed. Uncovered pixels
+    become 0 (black frame, background mask)."""
+    n, device = images.shape[0], images.device
+    angle = (torch.rand(n, device=device) * 2 - 1) * math.radians(15)
+    scale = 0.9 + torch.rand(n, device=device) * 0.25
+    theta = torch.zeros(n, 2, 3, device=device)
+    # The sampling grid maps output to input coordinates: the inverse rotation and scale.
+    theta[:, 0, 0], theta[:, 0, 1] = angle.cos() / scale, -angle.sin() / scale
+    theta[:, 1, 0], theta[:, 1, 1] = angle.sin() / scale, angle.cos() / scale
+    theta[:, :, 2] = (torch.rand(n, 2, device=device) * 2 - 1) * 0.05 * 2  # [-1, 1] spans a side: 5% is 0.1
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    warped = F.grid_sample(images.float(), grid, mode="bilinear", align_corners=False).to(images.dtype)
+    warped_masks = F.grid_sample(masks[:, None].float(), grid, mode="nearest", align_corners=False)
+    return warped, warped_masks[:, 0].to(masks.dtype)
+
+
+def rgb_to_grayscale(images: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W -> N x 1 x H x W with the ITU-R 601 weights torchvision and PIL use."""
+    r, g, b = images.unbind(dim=1)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
 
 
 def color_jitter(images: torch.Tensor, brightness: float, contrast: float, saturation: float,

@@ -47,7 +47,7 @@ def load_mapping(path: Path) -> tuple[list[int], list[str]]:
 
     Accepts ``{"<grey level>": "<class name>"}`` and ``{"<class name>": <grey level>}``, and the course's
     comma-less variant of the latter (not valid JSON; read with a one-line warning). The class index of a
-    grey level is its rank in ascending order.
+    grey level is its position in ascending order.
     """
     path = Path(path)
     if not path.is_file():

@@ -29,15 +29,15 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from hw6.datasets import InMemoryDataset, InMemoryLoader
 from hw6.kit import atomic
-from hw6.kit.cli import PRECISIONS, SCHEDULERS
 from hw6.kit.errors import CheckpointError, DeviceUnavailable, RunFolderError
 
 
@@ -65,6 +65,20 @@ class Runtime:
 
     def to_device(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
+
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model on the device, channels-last (the fast convolution layout), wrapped for torchrun."""
+        model = model.to(self.device, memory_format=torch.channels_last)
+        return torch.nn.parallel.DistributedDataParallel(model) if self.world_size > 1 else model
+
+    def loader(self, dataset: InMemoryDataset, batch_size: int, shuffle: bool, seed: int = 0,
+               indices: Sequence[int] | None = None) -> InMemoryLoader:
+        """Batches of ``dataset`` for this process: under torchrun each process gets its own share."""
+        return InMemoryLoader(dataset, batch_size, shuffle, seed, self.rank, self.world_size, indices)
+
+    def shard(self, items: Sequence) -> Sequence:
+        """This process's items of a sequence, in turn (all of them in a single process)."""
+        return items[self.rank::self.world_size]
 
     def describe(self) -> str:
         name = (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
@@ -139,8 +153,6 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
                                 f"({torch.cuda.device_count()} visible); use --device cpu or auto")
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceUnavailable(f"--device {device}: MPS is not available on this machine; use --device cpu or auto")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
@@ -149,6 +161,11 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
         # group's destructor ("terminate called without an active exception"), failing the whole torchrun.
         atexit.register(dist.destroy_process_group)
     return Runtime(dev, auto_precision(dev) if precision == "auto" else precision, rank, world_size)
+
+
+def is_main_process() -> bool:
+    """False in the processes of a torchrun job other than the first, which write and print nothing."""
+    return int(os.environ.get("RANK", 0)) == 0
 
 
 def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
@@ -185,8 +202,6 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, name: str,
                  epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The learning-rate schedule ``fit`` steps once per epoch: "cosine" anneals to 0 over ``epochs``,
     "none" keeps the rate constant (no scheduler)."""
-    if name not in SCHEDULERS:
-        raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}")
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if name == "cosine" else None
 
 
@@ -254,7 +269,7 @@ def prepare_run(out: str | Path, resume: str | Path | None, overwrite: bool, kin
         if not overwrite:
             raise RunFolderError(f"--out {out}: holds an earlier run ({', '.join(earlier[:3])}); pass --resume to "
                                  f"continue it or --overwrite to replace it")
-        if int(os.environ.get("RANK", 0)) == 0:
+        if is_main_process():
             shutil.rmtree(out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ metrics.json, the same keys for every experiment (``record``):
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 import multiprocessing
 import os
@@ -30,18 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from hw6.datasets import data_label, is_synthetic
-from hw6.engine import FitResult, Runtime, keep_freed_memory, prepare_run, seed_everything, setup_runtime
+from hw6.engine import (FitResult, Runtime, is_main_process, keep_freed_memory, prepare_run, seed_everything,
+                        setup_runtime)
 from hw6.kit import atomic, cli, stats
+from hw6.unet import DOWNSAMPLING
 
 COMMON_DEFAULTS = dict(seed=0, device="auto", precision="auto", threads=0, limit=None, scheduler="none",
                        resume=None, overwrite=False, progress=True)
 
 
-def resolve(defaults: dict, options: dict) -> dict:
-    """``defaults`` updated by ``options``; an unknown option name is a TypeError (a mistyped keyword)."""
+def resolve(defaults: dict, options: dict, size_multiple: int = 1) -> dict:
+    """``defaults`` updated by ``options``, every common value checked once, here, where it enters (one line
+    each): an unknown option name is a TypeError (a mistyped keyword); ``image_size`` becomes an (H, W)
+    tuple of positive ints divisible by ``size_multiple`` (or stays None: the frames' stored size)."""
     unknown = set(options) - set(defaults)
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
@@ -49,7 +50,30 @@ def resolve(defaults: dict, options: dict) -> dict:
     for key, allowed in (("scheduler", cli.SCHEDULERS), ("precision", cli.PRECISIONS)):
         if resolved[key] not in allowed:
             raise cli.UsageError(f"{key} must be one of {', '.join(allowed)}, got {resolved[key]!r}")
+    if resolved.get("image_size") is not None:
+        resolved["image_size"] = image_size(resolved["image_size"], size_multiple)
     return resolved
+
+
+def image_size(value: object, multiple: int) -> tuple[int, int]:
+    """``value`` as an (H, W) tuple: two positive ints, each divisible by ``multiple``; else one line."""
+    size = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+        raise cli.UsageError(f"image_size must be (height, width) in pixels, got {value!r}")
+    if size[0] % multiple or size[1] % multiple:
+        raise cli.UsageError(f"--image-size {size[0]}x{size[1]}: height and width must be divisible by {multiple}")
+    return size
+
+
+def check_batch_norm(frames: int, batch_size: int, size: tuple[int, int]) -> None:
+    """Refuses (one line) U-Net training that would leave BatchNorm one value per channel: the bottleneck has
+    (H / 8) x (W / 8) values per frame, and an epoch's last batch may hold a single frame."""
+    smallest = min(frames, batch_size) if frames % batch_size == 0 or frames < batch_size else frames % batch_size
+    values = smallest * (size[0] // DOWNSAMPLING) * (size[1] // DOWNSAMPLING)
+    if values < 2:
+        raise cli.UsageError(f"--image-size {size[0]}x{size[1]} with a batch of {smallest} frame(s) leaves BatchNorm "
+                             f"{values} value per channel at the U-Net's bottleneck; use a larger image or batch, "
+                             f"or --no-batch-norm")
 
 
 @dataclass
@@ -69,13 +93,13 @@ class Run:
     def label(self) -> str:
         return data_label(self.data)
 
-    def place(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The model on the device, channels-last (the fast convolution layout), wrapped for torchrun."""
-        model = model.to(self.runtime.device, memory_format=torch.channels_last)
-        return torch.nn.parallel.DistributedDataParallel(model) if self.runtime.world_size > 1 else model
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files and figures (only the first of a torchrun job does)."""
+        return self.runtime.is_main
 
     def record(self, result: FitResult, validation: dict | None, test: dict | None, details: dict) -> dict:
-        """The metrics.json content (module docstring), written by rank 0."""
+        """The metrics.json content (module docstring), written by the process that ``writes``."""
         metrics = {
             "experiment": self.kind,
             "data": {"path": str(self.data.resolve()), "name": self.data.name, "synthetic": is_synthetic(self.data),
@@ -88,7 +112,7 @@ class Run:
             "validation": validation, "test": test, "details": jsonable(details),
             "wall_seconds": round(time.perf_counter() - self.started, 1),
         }
-        if self.runtime.is_main:
+        if self.writes:
             atomic.write_json(metrics, self.out / "metrics.json")
         return metrics
 
@@ -117,17 +141,16 @@ def jsonable(value: object) -> object:
 # --------------------------------------------------------------------------------------------- many runs
 @dataclass
 class Job:
-    """One training run for ``run_jobs``: ``train`` is named "module:function" so that another process can
-    import it."""
-    train: str
-    data: str
-    out: str
+    """One training run for ``run_jobs``: ``train(data, out, **options)``, a module-level function (another
+    process imports it by its module and name)."""
+    train: Callable[..., dict]
+    data: Path
+    out: Path
     options: dict
 
 
 def _run_job(job: Job) -> dict:
-    module, function = job.train.split(":")
-    return getattr(importlib.import_module(module), function)(job.data, job.out, **job.options)
+    return job.train(job.data, job.out, **job.options)
 
 
 def run_jobs(jobs: list[Job], parallel: int = 1) -> list[dict]:
@@ -147,12 +170,14 @@ def run_jobs(jobs: list[Job], parallel: int = 1) -> list[dict]:
 
 def spreads(evaluations: list[dict]) -> dict:
     """The spread over runs (``stats.spread``) of each scalar of an evaluation dict, and of each entry of its
-    flat numeric lists (per-class scores)."""
+    flat lists of floats (per-class scores); lists of class indices are kept as they are."""
     out = {}
     for key, value in evaluations[0].items():
         values = [e[key] for e in evaluations]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = stats.spread([float(v) for v in values])
+        elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+            out[key] = value  # class indices (absent_classes): set by the split, the same in every run
         elif isinstance(value, list) and all(isinstance(v, (int, float)) or v is None for v in value):
             out[key] = [stats.spread([float("nan") if v is None else float(v) for v in per_run])
                         for per_run in zip(*values)]
@@ -176,16 +201,16 @@ def continuation(out: Path, resume: bool) -> dict:
     return {"resume": "latest" if started else None, "overwrite": resume and not started}
 
 
-def train_over_seeds(train: str, data: str | Path, out: str | Path, seeds: list[int], parallel: int = 1,
-                     **options) -> dict:
-    """Trains ``train`` ("module:function") once per seed into OUT/seed<s>/ and writes OUT/seeds.json: the
+def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Path, seeds: list[int],
+                     parallel: int = 1, **options) -> dict:
+    """Trains ``train`` (an experiment's ``train`` function) once per seed into OUT/seed<s>/ and writes OUT/seeds.json: the
     spread over the seeds of every number each run reports for its validation and test splits. Returns
     {"runs": [metrics per seed], "summary": the content of seeds.json}."""
     out = Path(out)
     resume = resumes_set(options.pop("resume", None), options.get("overwrite", False))
     if not resume:  # a fresh set of seeds: the folder is checked (and cleared) once, here
         prepare_run(out, None, options.pop("overwrite", False), "seeds", {})
-    runs = run_jobs([Job(train, str(data), str(out / f"seed{s}"),
+    runs = run_jobs([Job(train, Path(data), out / f"seed{s}",
                          {**options, "seed": s, **continuation(out / f"seed{s}", resume)}) for s in seeds], parallel)
     first = runs[0]
     summary = {"experiment": first["experiment"], "seeds": seeds, "runs": [f"seed{s}" for s in seeds],
@@ -198,9 +223,9 @@ def train_over_seeds(train: str, data: str | Path, out: str | Path, seeds: list[
     return {"runs": runs, "summary": summary}
 
 
-def grid_search(train: str, data: str | Path, out: str | Path, grid: dict, options: dict, monitor: str,
-                parallel: int = 1) -> tuple[list[str], list[dict], list[dict], int]:
-    """Trains ``train`` ("module:function") once per combination of ``grid`` into OUT/<name>/ (``parallel`` at a
+def grid_search(train: Callable[..., dict], data: str | Path, out: str | Path, grid: dict, options: dict,
+                monitor: str, parallel: int = 1) -> tuple[list[str], list[dict], list[dict], int]:
+    """Trains ``train`` once per combination of ``grid`` into OUT/<name>/ (``parallel`` at a
     time) and picks the best by the monitored validation value (lowest for a loss, else highest). Writes
     OUT/sweep.csv and OUT/sweep.md; returns (names, configurations, table rows, index of the chosen one).
     ``options["resume"]`` (any value) continues an interrupted grid, each run from its own last.pt."""
@@ -210,7 +235,7 @@ def grid_search(train: str, data: str | Path, out: str | Path, grid: dict, optio
         prepare_run(out, None, options.get("overwrite", False), "sweep", {})
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
-    runs = run_jobs([Job(train, str(data), str(out / name), {**options, **c, **continuation(out / name, resume)})
+    runs = run_jobs([Job(train, Path(data), out / name, {**options, **c, **continuation(out / name, resume)})
                      for name, c in zip(names, configs)], parallel)
     sign = 1 if monitor.endswith("loss") else -1
     chosen = min(range(len(runs)), key=lambda k: sign * runs[k]["fit"]["best_value"])
@@ -232,8 +257,8 @@ def parse(parser: cli.ArgumentParser, argv: list[str] | None) -> tuple[Path, Pat
     return data, out, given, seeds
 
 
-def run_cli(train: Callable[..., dict], train_name: str, data: Path, out: Path, options: dict,
-            seeds: list[int] | None, summarize: Callable[[dict], str]) -> None:
+def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, seeds: list[int] | None,
+            summarize: Callable[[dict], str]) -> None:
     """An experiment's command line after parsing: keeps freed memory on a CPU (``keep_freed_memory``, the one
     process-wide setting), trains once or once per seed, prints a one-line summary per run, and exits with
     0, 1 (a run incomplete) or 2 (bad input, one line)."""
@@ -243,10 +268,10 @@ def run_cli(train: Callable[..., dict], train_name: str, data: Path, out: Path, 
         if seeds is None:
             metrics = train(data, out, **options)
             return cli.finish(f"{summarize(metrics)}; outputs in {out}", metrics["fit"]["complete"],
-                              metrics["fit"]["stop_reason"])
-        runs = train_over_seeds(train_name, data, out, seeds, **options)["runs"]
+                              metrics["fit"]["stop_reason"], is_main_process())
+        runs = train_over_seeds(train, data, out, seeds, **options)["runs"]
         print("\n".join(f"seed {s}: {summarize(m)}" for s, m in zip(seeds, runs)))
         return cli.finish(f"spread over seeds in {out / 'seeds.json'}", all(m["fit"]["complete"] for m in runs),
-                          "a seed's run is incomplete")
+                          "a seed's run is incomplete", True)
 
     cli.main(body)

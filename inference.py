@@ -120,13 +120,13 @@ def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Run
                    min_region: float = 0.0) -> dict:
     """Every metric of ``losses.SegmentationMeter`` over a whole split, scored against the masks at the size
     they are stored at, and ``loss``: the mean over images of ``loss_fn`` of each batch at the model's input
-    size. Batches are the split's frames in index order, and torchrun ranks take whole batches in turn, then
-    sum: every number, the batch-wide loss included, equals a single process's."""
+    size. Batches are the split's frames in index order; the processes of a torchrun job take whole batches in
+    turn (``Runtime.shard``), then sum: every number, the batch-wide loss included, equals a single process's."""
     model = unwrap(model)
     meter = SegmentationMeter(dataset.num_classes, len(dataset))
     loss_sum = torch.zeros((), dtype=torch.float64)
     with scoring_mode(model, runtime.device):
-        for index in torch.arange(len(dataset)).split(batch_size)[runtime.rank::runtime.world_size]:
+        for index in runtime.shard(torch.arange(len(dataset)).split(batch_size)):
             images, masks = (t.to(runtime.device) for t in dataset.batch(index.to(dataset.images.device)))
             logits = segmentation_logits(model, images, tta)
             loss_sum += loss_fn(logits, masks).double().cpu() * len(index)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hw6 import experiment
+from hw6 import experiment, train_segmentation
 from hw6.datasets import data_label
 from hw6.engine import prepare_run
 from hw6.kit import atomic, cli, figures, stats
-from hw6.train_segmentation import DEFAULTS as SEG_DEFAULTS
 
 FRACTIONS = [0.1, 0.25, 0.5, 1.0]
 INITS = ("scratch", "pretrained")
@@ -28,19 +27,21 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
         **options) -> dict:
     """Trains every (init, fraction, seed), ``parallel`` at a time; ``options`` go to every segmentation run;
     ``resume`` continues an interrupted set (each run from its own last.pt).
-    Returns {"rows": one per run, "comparison": per fraction, the two spreads and whether they differ}."""
+    Returns {"rows": one per run, "comparison": per fraction, the two spreads and whether they differ,
+    "wall_seconds": summed over the runs}."""
     out, resume = Path(out), experiment.resumes_set(resume, overwrite)
     if not resume:
         prepare_run(out, None, overwrite, "label-efficiency", {})
     keys = [(init, f, s) for init in INITS for f in fractions for s in seeds]
-    jobs = [experiment.Job("hw6.train_segmentation:train", str(data), str(out / f"{init}_f{f}_s{s}"),
-                           {**options, "init_from": None if init == "scratch" else str(init_from),
+    jobs = [experiment.Job(train_segmentation.train, Path(data), out / f"{init}_f{f}_s{s}",
+                           {**options, "init_from": None if init == "scratch" else Path(init_from),
                             "label_fraction": f, "seed": s,
                             **experiment.continuation(out / f"{init}_f{f}_s{s}", resume)}) for init, f, s in keys]
+    runs = experiment.run_jobs(jobs, parallel)
     rows = [{"init": init, "fraction": f, "seed": s, "train_frames": m["details"]["train_frames"],
              "test_mean_instrument_dice": round(m["test"]["mean_instrument_dice"], 4),
              "test_assignment_dice": round(m["test"]["assignment_dice"], 4), "best_epoch": m["fit"]["best_epoch"]}
-            for (init, f, s), m in zip(keys, experiment.run_jobs(jobs, parallel))]
+            for (init, f, s), m in zip(keys, runs)]
     atomic.write_csv(rows, out / "label_efficiency.csv")
     score = {(init, f): stats.spread([r["test_mean_instrument_dice"] for r in rows
                                       if r["init"] == init and r["fraction"] == f]) for init in INITS for f in fractions}
@@ -51,12 +52,12 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
                               out / "label_efficiency.png", f"Label efficiency, {len(seeds)} seeds ({data_label(data)})")
     comparison = [{"fraction": f, "scratch": score["scratch", f], "pretrained": score["pretrained", f],
                    "finding": stats.is_finding(score["pretrained", f], score["scratch", f])} for f in fractions]
-    return {"rows": rows, "comparison": comparison}
+    return {"rows": rows, "comparison": comparison, "wall_seconds": sum(m["wall_seconds"] for m in runs)}
 
 
 def main(argv: list[str] | None = None) -> None:
     p = cli.ArgumentParser(__doc__)
-    cli.add_common_flags(p, SEG_DEFAULTS)
+    cli.add_common_flags(p, train_segmentation.DEFAULTS)
     p.add_argument("--init-from", type=Path, required=True, help="the colorization checkpoint (best.pt)")
     p.add_argument("--fractions", type=cli.label_fraction, nargs="+", default=FRACTIONS,
                    help=f"fractions of the labelled frames (default {' '.join(map(str, FRACTIONS))})")

@@ -21,23 +21,22 @@ import math
 import torch
 import torch.nn.functional as F
 
-DICE_REDUCTIONS = ("batch", "image")
 ASSIGNMENT_BATCH = 10  # the assignment's batch size: its test Dice is averaged over batches of 10 frames
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
-                   reduction: str = "batch") -> torch.Tensor:
+                   batch: bool = True) -> torch.Tensor:
     """The assignment's soft multi-class Dice loss.
 
     Args:
         logits: N x C x H x W raw scores; softmax over C gives the probabilities p.
         target: N x H x W class indices in [0, C); g is its one-hot encoding.
         smooth: added to the numerator and the denominator of every Dice term.
-        reduction: over what the sums run.
-            "batch" (the assignment's): for each class c,
+        batch: whether the sums run over the batch dimension too (as in MONAI's ``DiceLoss(batch=True)``).
+            True (the assignment's): for each class c,
             ``D_c = (2 * sum_{n,h,w} p * g + smooth) / (sum_{n,h,w} p + sum_{n,h,w} g + smooth)``,
             sums over every element of the batch, and the loss is ``1 - mean_c D_c``.
-            "image" (ours): ``D_{n,c}`` with the sums over one image's H x W pixels, and the loss is
+            False (per frame, ours): ``D_{n,c}`` with the sums over one image's H x W pixels, and the loss is
             ``1 - mean_{n,c} D_{n,c}``.
 
     Returns:
@@ -51,11 +50,9 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
     absent only when no frame of the batch has it, the smoothing is negligible against the thousands of
     pixels of the classes that are present, and every term asks for the pixels of its class to be found.
     """
-    if reduction not in DICE_REDUCTIONS:
-        raise ValueError(f"reduction must be one of {DICE_REDUCTIONS}, got {reduction!r}")
     probs = logits.float().softmax(dim=1)
     one_hot = F.one_hot(target, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
-    dims = (0, 2, 3) if reduction == "batch" else (2, 3)
+    dims = (0, 2, 3) if batch else (2, 3)
     intersection = (probs * one_hot).sum(dim=dims)
     denominator = probs.sum(dim=dims) + one_hot.sum(dim=dims)
     dice = (2 * intersection + smooth) / (denominator + smooth)
@@ -63,10 +60,10 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
 
 
 def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
-                 reduction: str = "batch") -> torch.Tensor:
+                 batch: bool = True) -> torch.Tensor:
     """``soft_dice_loss + cross_entropy``: cross-entropy gives every pixel its own gradient, however small its
     class's share of the Dice sums."""
-    return soft_dice_loss(logits, target, smooth, reduction) + F.cross_entropy(logits.float(), target)
+    return soft_dice_loss(logits, target, smooth, batch) + F.cross_entropy(logits.float(), target)
 
 
 class SegmentationMeter:
@@ -74,7 +71,7 @@ class SegmentationMeter:
 
     State: a C x C confusion matrix and, per image of the split (``num_images``, addressed by its position in
     index order), the per-class intersection and the two cardinalities of the one-hot prediction and truth.
-    Ranks of a distributed run fill disjoint positions, so summing the state (one all-reduce each,
+    Processes of a torchrun job fill disjoint positions, so summing the state (one all-reduce each,
     ``state``) gives the single-process numbers.
     """
 
@@ -111,6 +108,7 @@ class SegmentationMeter:
         dice = 2 * true_positive / (in_target + in_pred)
         iou = true_positive / union
         batches = torch.stack([chunk.sum(dim=0) for chunk in self.counts.split(ASSIGNMENT_BATCH)])
+        present = in_target[1:] > 0  # instrument classes with ground-truth pixels in this split
         return {
             "assignment_dice": float(self._smoothed_dice(batches).mean()),
             "assignment_dice_per_frame": float(self._smoothed_dice(self.counts).mean()),
@@ -118,6 +116,10 @@ class SegmentationMeter:
             "iou_per_class": iou.tolist(),
             "mean_instrument_dice": nanmean(dice[1:].tolist()),
             "mean_instrument_iou": nanmean(iou[1:].tolist()),
+            "mean_present_instrument_dice": nanmean(dice[1:][present].tolist()),
+            "mean_present_instrument_iou": nanmean(iou[1:][present].tolist()),
+            "absent_classes": (torch.nonzero(~present).flatten() + 1).tolist(),
+            "absent_predicted_share": float(in_pred[1:][~present].sum() / confusion.sum()),
             "pixel_accuracy": float(true_positive.sum() / confusion.sum()),
             "confusion": confusion.long().tolist(),
         }
@@ -131,7 +133,10 @@ def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: 
     included, smoothed by 1, in batches of 10 images, averaged over batches), ``assignment_dice_per_frame``
     (the same per image, averaged over images), ``dice_per_class`` and ``iou_per_class`` over all pixels (NaN
     for a class absent from both), ``mean_instrument_dice`` and ``mean_instrument_iou`` (classes 1.. with NaN
-    skipped), ``pixel_accuracy`` and the C x C ``confusion`` (rows true, columns predicted).
+    skipped), ``mean_present_instrument_dice`` and ``mean_present_instrument_iou`` (only the instrument classes
+    with ground-truth pixels in the split, MONAI's ignore-empty over the whole split), ``absent_classes`` (the
+    instrument classes without any), ``absent_predicted_share`` (the share of pixels predicted as one of them),
+    ``pixel_accuracy`` and the C x C ``confusion`` (rows true, columns predicted).
     """
     meter = SegmentationMeter(num_classes, len(pred))
     meter.update(pred, target, torch.arange(len(pred)))

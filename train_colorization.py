@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from hw6 import experiment
-from hw6.datasets import ColorizationDataset, InMemoryLoader
+from hw6.datasets import ColorizationDataset
 from hw6.engine import Evaluation, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, unwrap
 from hw6.kit import cli, figures
-from hw6.unet import UNet, check_batch_norm
+from hw6.unet import DOWNSAMPLING, UNet
 
 DEFAULTS = dict(experiment.COMMON_DEFAULTS, epochs=100, patience=10, batch_size=10, lr=1e-3, image_size=None,
                 batch_norm=True)
@@ -38,8 +38,7 @@ def evaluate_colorization(model: torch.nn.Module, dataset: ColorizationDataset, 
     """{"loss": the mean squared error per pixel and channel over the split, "psnr_db": its PSNR (peak 1)}."""
     model = unwrap(model)
     sums = torch.zeros(2, dtype=torch.float64)  # squared-error sum, element count
-    loader = InMemoryLoader(dataset, batch_size, shuffle=False, rank=runtime.rank, world_size=runtime.world_size)
-    for grey, rgb in loader:
+    for grey, rgb in runtime.loader(dataset, batch_size, shuffle=False):
         grey, rgb = runtime.to_device((grey, rgb))
         with runtime.autocast():
             pred = colorize(model, grey)
@@ -52,17 +51,16 @@ def evaluate_colorization(model: torch.nn.Module, dataset: ColorizationDataset, 
 
 def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains the colorization U-Net; returns the metrics.json content. ``options``: keys of DEFAULTS."""
-    o = experiment.resolve(DEFAULTS, options)
+    o = experiment.resolve(DEFAULTS, options, size_multiple=DOWNSAMPLING)
     run = experiment.start("colorization", data, out, o)
     train_ds = ColorizationDataset(data, "train", o["image_size"]).to(run.runtime.device)
     val_ds = ColorizationDataset(data, "validation", o["image_size"])
     positions = list(range(len(train_ds)))[: o["limit"]]
     if o["batch_norm"]:
-        check_batch_norm(len(positions), o["batch_size"], tuple(train_ds.grey.shape[-2:]))
-    model = run.place(UNet(1, 3, o["batch_norm"]))
+        experiment.check_batch_norm(len(positions), o["batch_size"], tuple(train_ds.grey.shape[-2:]))
+    model = run.runtime.place(UNet(1, 3, o["batch_norm"]))
     optimizer = adam(model.parameters(), o["lr"])
-    loader = InMemoryLoader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], rank=run.runtime.rank,
-                            world_size=run.runtime.world_size, indices=positions)
+    loader = run.runtime.loader(train_ds, o["batch_size"], shuffle=True, seed=o["seed"], indices=positions)
 
     def train_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return F.mse_loss(colorize(model, batch[0]), batch[1])
@@ -76,7 +74,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     config = FitConfig("colorization", run.out, o["epochs"], o["patience"], resume=run.resume, progress=o["progress"])
     result = fit(model, optimizer, loader, train_loss, evaluate, config, run.runtime, meta,
                  lr_scheduler(optimizer, o["scheduler"], o["epochs"]))
-    if run.runtime.is_main:
+    if run.writes:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], "MSE",
                        f"Colorization loss, training and validation ({run.label})", run.out / "loss.png")
         if result.evaluation is not None:
@@ -111,7 +109,7 @@ def summarize(metrics: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     data, out, options, seeds = experiment.parse(parser(), argv)
-    experiment.run_cli(train, "hw6.train_colorization:train", data, out, options, seeds, summarize)
+    experiment.run_cli(train, data, out, options, seeds, summarize)
 
 
 if __name__ == "__main__":

@@ -21,20 +21,20 @@ import torch
 
 from hw6 import experiment
 from hw6.augment import augment_batch
-from hw6.datasets import EndoSegDataset, data_label, InMemoryLoader, PhasedLoader, select_fraction
+from hw6.datasets import EndoSegDataset, data_label, PhasedLoader, select_fraction
 from hw6.engine import Evaluation, FitConfig, adam, fit, load_checkpoint, lr_scheduler, setup_runtime, unwrap
 from hw6.inference import evaluate_split, load_segmentation_model, predict
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import CheckpointError
-from hw6.losses import DICE_REDUCTIONS, dice_ce_loss, soft_dice_loss
-from hw6.unet import DOWNSAMPLING, UNet, check_batch_norm, transfer_weights
+from hw6.losses import dice_ce_loss, soft_dice_loss
+from hw6.unet import DOWNSAMPLING, UNet, transfer_weights
 
 LOSSES = {"dice": soft_dice_loss, "dice_ce": dice_ce_loss}
 AUGMENTATIONS = ("none", "flips", "strong")  # flips: 1(b)'s flips + colour jitter; strong: + affine
 MONITORS = ("val_loss", "val_mean_instrument_dice", "val_assignment_dice")
 # The assignment's settings; every run starts from these, then a recipe, then explicit options.
 DEFAULTS = dict(experiment.COMMON_DEFAULTS, recipe="assignment", epochs=200, patience=20, batch_size=10, lr=1e-3,
-                image_size=None, augment="none", loss="dice", dice_reduction="batch", monitor="val_loss", tta=False,
+                image_size=None, augment="none", loss="dice", dice_batch=True, monitor="val_loss", tta=False,
                 min_region=0.0, full_size_epochs=0, label_fraction=1.0, batch_norm=True, init_from=None, test=True)
 RECIPES = {
     "assignment": {},
@@ -50,23 +50,19 @@ def resolve_options(**options) -> dict:
     recipe = options.get("recipe", "assignment")
     if recipe not in RECIPES:
         raise cli.UsageError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    o = experiment.resolve(DEFAULTS, {**RECIPES[recipe], **options})
-    for key, allowed in (("loss", LOSSES), ("augment", AUGMENTATIONS), ("monitor", MONITORS),
-                         ("dice_reduction", DICE_REDUCTIONS)):
+    o = experiment.resolve(DEFAULTS, {**RECIPES[recipe], **options}, size_multiple=DOWNSAMPLING)
+    for key, allowed in (("loss", LOSSES), ("augment", AUGMENTATIONS), ("monitor", MONITORS)):
         if o[key] not in allowed:
             raise cli.UsageError(f"{key} must be one of {', '.join(allowed)}, got {o[key]!r}")
-    size = o["image_size"]
-    if size is not None and (size[0] % DOWNSAMPLING or size[1] % DOWNSAMPLING):
-        raise cli.UsageError(f"--image-size {size[0]}x{size[1]}: height and width must be divisible by {DOWNSAMPLING}")
-    if o["full_size_epochs"] and size is None:
+    if o["full_size_epochs"] and o["image_size"] is None:
         raise cli.UsageError("full_size_epochs needs an image_size to train at before the stored size")
     return o
 
 
 def segmentation_loss(o: dict):
-    """The run's loss ``loss(logits, masks) -> scalar``, with its Dice reduction."""
+    """The run's loss ``loss(logits, masks) -> scalar``: Dice sums over the whole batch or per frame."""
     loss = LOSSES[o["loss"]]
-    return lambda logits, masks: loss(logits, masks, reduction=o["dice_reduction"])
+    return lambda logits, masks: loss(logits, masks, batch=o["dice_batch"])
 
 
 def training_frames(train_ds: EndoSegDataset, o: dict) -> list[int]:
@@ -79,7 +75,7 @@ def training_frames(train_ds: EndoSegDataset, o: dict) -> list[int]:
         warnings.warn(f"batch size {o['batch_size']} is larger than the {len(positions)} training frames; "
                       f"each epoch is one batch of {len(positions)}", stacklevel=2)
     if o["batch_norm"]:
-        check_batch_norm(len(positions), o["batch_size"], tuple(train_ds.images.shape[-2:]))
+        experiment.check_batch_norm(len(positions), o["batch_size"], tuple(train_ds.images.shape[-2:]))
     return positions
 
 
@@ -110,12 +106,11 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     positions = training_frames(train_ds, o)
     model = UNet(3, train_ds.num_classes, o["batch_norm"])
     init = load_pretrained(model, Path(o["init_from"])) if o["init_from"] else None
-    model = run.place(model)
+    model = run.runtime.place(model)
     optimizer = adam(model.parameters(), o["lr"])
     switch = o["epochs"] - o["full_size_epochs"] + 1
-    batches = PhasedLoader([InMemoryLoader(p["train"].to(run.runtime.device), o["batch_size"], shuffle=True,
-                                         seed=o["seed"], rank=run.runtime.rank, world_size=run.runtime.world_size,
-                                         indices=positions) for p in phases], switch)
+    batches = PhasedLoader([run.runtime.loader(p["train"].to(run.runtime.device), o["batch_size"], shuffle=True,
+                                               seed=o["seed"], indices=positions) for p in phases], switch)
     loss_fn = segmentation_loss(o)
 
     def train_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -139,12 +134,12 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     final = phases[batches.phase(max(result.best_epoch, 1))]  # the phase of the weights the model holds
     validation = result.evaluation.details if result.evaluation else None  # None: no epoch finished
     test = None
-    if run.runtime.is_main:
+    if run.writes:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], f"{o['loss']} loss",
                        f"Segmentation loss, training and validation ({run.label})", run.out / "loss.png")
     if o["test"] and validation is not None:  # never score untrained weights
         test = evaluate_split(model, final["test"], run.runtime, o["batch_size"], loss_fn, o["tta"], o["min_region"])
-        if run.runtime.is_main:
+        if run.writes:
             test_figures(unwrap(model), final["test"], test, o, run.runtime.device, run.out, run.label)
     details = {"class_names": train_ds.class_names, "train_frames": len(positions), "input_sizes": sizes_by_epoch,
                "image_size": list(final["train"].images.shape[-2:]),
@@ -174,7 +169,7 @@ def sweep(data: str | Path, out: str | Path, grid: dict | None = None, parallel:
     at a time), selects the one with the best monitored validation value, and only then scores it on the test
     split. Writes OUT/<config>/..., OUT/sweep.csv, OUT/sweep.md and OUT/metrics.json (the selected run's)."""
     grid, o = grid or DEFAULT_GRID, resolve_options(**options)
-    names, configs, rows, chosen = experiment.grid_search("hw6.train_segmentation:train", data, out, grid,
+    names, configs, rows, chosen = experiment.grid_search(train, data, out, grid,
                                                           {**options, "test": False}, o["monitor"], parallel)
     out = Path(out)
     selected = score_selected(data, out / names[chosen], {**o, **configs[chosen]})
@@ -209,8 +204,8 @@ def parser() -> cli.ArgumentParser:
     flag("--augment", nargs="?", const="flips", choices=AUGMENTATIONS,
          help="1(b): flips (joint flips + colour jitter; given alone) or strong (+ rotation, scale, shift)")
     flag("--loss", choices=LOSSES, help="dice (the assignment's, default) or dice_ce (+ cross-entropy)")
-    flag("--dice-reduction", choices=DICE_REDUCTIONS, help="batch: Dice sums over the whole batch, as the "
-         "assignment describes (default); image: per-frame Dice averaged over frames")
+    flag("--dice-per-frame", dest="dice_batch", action="store_false", help="Dice sums over each frame and is "
+         "averaged over frames (ours); default: sums over the whole batch, as the assignment describes")
     flag("--monitor", choices=MONITORS, help="validation value for early stopping and the kept weights "
          "(default val_loss)")
     flag("--tta", action="store_true", help="average the logits over flips in evaluation")
@@ -237,9 +232,9 @@ def summarize(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     data, out, options, seeds = experiment.parse(parser(), argv)
     if options.pop("sweep"):
-        experiment.run_cli(sweep, "", data, out, options, None, summarize)
+        experiment.run_cli(sweep, data, out, options, None, summarize)
     else:
-        experiment.run_cli(train, "hw6.train_segmentation:train", data, out, options, seeds, summarize)
+        experiment.run_cli(train, data, out, options, seeds, summarize)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from torchvision.models import VGG16_Weights, vgg16
 
 from hw6 import experiment
 from hw6.augment import random_shift_flip
-from hw6.datasets import InMemoryLoader, TensorItems, load_fashion_mnist
+from hw6.datasets import TensorItems, load_fashion_mnist
 from hw6.engine import Evaluation, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, unwrap
 from hw6.kit import cli, figures
 from hw6.kit.errors import DataError
@@ -149,7 +149,7 @@ def evaluate_classifier(model: nn.Module, dataset: TensorItems, prepare, runtime
     model = unwrap(model)
     confusion = torch.zeros(10, 10, dtype=torch.float64)
     loss_sum = torch.zeros((), dtype=torch.float64)
-    for inputs, labels in InMemoryLoader(dataset, batch_size, False, rank=runtime.rank, world_size=runtime.world_size):
+    for inputs, labels in runtime.loader(dataset, batch_size, shuffle=False):
         inputs, labels = runtime.to_device((inputs, labels))
         with runtime.autocast():
             logits = model(prepare(inputs)).float()
@@ -177,7 +177,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     ``limit``/``test_limit``: the first N training/test images."""
     o = resolve_options(**options)
     run = experiment.start("vgg16", data, out, o)
-    size, mode = tuple(o["image_size"]), o["mode"]
+    size, mode = o["image_size"], o["mode"]
     train_set, test_set = (TensorItems(*(t[:limit] for t in load_fashion_mnist(data, train=split)))
                            for split, limit in ((True, o["limit"]), (False, o["test_limit"])))
     model, weights = load_vgg16(mode != "scratch", o["weights"])
@@ -192,10 +192,9 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
 
     def prepare(x: torch.Tensor) -> torch.Tensor:  # cached features go to the trainable layers as they are
         return x if cached else preprocess(x, size, mode != "scratch")
-    model = run.place(model)
+    model = run.runtime.place(model)
     optimizer = adam([p for p in model.parameters() if p.requires_grad], o["lr"])
-    loader = InMemoryLoader(train_set.to(run.runtime.device), o["batch_size"], shuffle=True, seed=o["seed"],
-                            rank=run.runtime.rank, world_size=run.runtime.world_size)
+    loader = run.runtime.loader(train_set.to(run.runtime.device), o["batch_size"], shuffle=True, seed=o["seed"])
 
     def train_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x = prepare(batch[0])
@@ -211,7 +210,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     result = fit(model, optimizer, loader, train_loss, evaluate, config, run.runtime, meta,
                  lr_scheduler(optimizer, o["scheduler"], o["epochs"]))
     test = result.evaluation.details if result.evaluation else None
-    if run.runtime.is_main and test is not None:
+    if run.writes and test is not None:
         figures.curves({"": result.history}, ["train_loss", "test_loss"], "cross-entropy",
                        f"VGG16 {mode} on Fashion-MNIST ({len(train_set)} training images)", run.out / "curves.png",
                        right=("test_accuracy", "test accuracy"))
@@ -243,7 +242,7 @@ def summarize(metrics: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     data, out, options, seeds = experiment.parse(parser(), argv)
-    experiment.run_cli(train, "hw6.transfer_vgg:train", data, out, options, seeds, summarize)
+    experiment.run_cli(train, data, out, options, seeds, summarize)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,12 @@ Four resolution levels with 32-64-128-256 channels, two 3x3 convolutions per sta
 ``ConvTranspose2d(k=4, s=2, p=1)`` + ReLU up, and skip connections by concatenation. The assignment's
 starter code stops at the last 32-channel stage; the final 1x1 convolution to ``out_channels`` is the
 missing last layer. The network returns logits: the task code applies softmax (segmentation) or sigmoid
-(colorization).
+(colorization). Imports torch only, so the file can be copied into any notebook.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from hw6.kit.errors import UsageError
 
 STAGE_CHANNELS = (32, 64, 128, 256)
 DOWNSAMPLING = 2 ** (len(STAGE_CHANNELS) - 1)  # H and W must be divisible by this (8)
@@ -57,9 +55,7 @@ class UNet(nn.Module):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, "batch_norm": self.batch_norm}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if h % DOWNSAMPLING or w % DOWNSAMPLING:
-            raise ValueError(f"UNet input height and width must be divisible by {DOWNSAMPLING}, got {h}x{w}")
+        """x: N x in_channels x H x W with H and W divisible by 8 (the three poolings); returns logits."""
         s1 = self.enc1(x)
         s2 = self.enc2(self.pool(s1))
         s3 = self.enc3(self.pool(s2))
@@ -94,14 +90,3 @@ def transfer_weights(model: UNet, source: dict[str, torch.Tensor]) -> dict[str, 
             report["new"].append(name)
     model.load_state_dict(own)
     return report
-
-
-def check_batch_norm(frames: int, batch_size: int, size: tuple[int, int]) -> None:
-    """Refuses (one line) training that would leave BatchNorm one value per channel: the bottleneck has
-    (H / 8) x (W / 8) values per frame, and an epoch's last batch may hold a single frame."""
-    smallest = min(frames, batch_size) if frames % batch_size == 0 or frames < batch_size else frames % batch_size
-    values = smallest * (size[0] // DOWNSAMPLING) * (size[1] // DOWNSAMPLING)
-    if values < 2:
-        raise UsageError(f"--image-size {size[0]}x{size[1]} with a batch of {smallest} frame(s) leaves BatchNorm "
-                         f"{values} value per channel at the U-Net's bottleneck; use a larger image or batch, or "
-                         f"--no-batch-norm")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -149,14 +148,10 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def is_main_process() -> bool:
-    """False in the ranks > 0 of a torchrun job, which must not print the run's summary a second time."""
-    return int(os.environ.get("RANK", 0)) == 0
-
-
-def finish(summary: str, complete: bool, stop_reason: str) -> int:
-    """Prints a run's one-line summary (rank 0 only); an incomplete run also gets an error line and exit 1."""
-    if is_main_process():
+def finish(summary: str, complete: bool, stop_reason: str, show: bool = True) -> int:
+    """Prints a run's one-line summary (``show``: False in the processes of a torchrun job but the first, so
+    that it is printed once); an incomplete run also gets an error line and exit 1."""
+    if show:
         print(summary)
     if not complete:
         print(f"error: training incomplete: {stop_reason}", file=sys.stderr)

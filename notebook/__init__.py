@@ -1,1 +1,1 @@
-"""The notebook's glue: run profiles, the session that hw6.ipynb keeps between cells, and report.pdf."""
+"""What hw6.ipynb's cells share (results.py), the answers in words (answers.py) and report.pdf (report.py)."""

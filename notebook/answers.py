@@ -73,7 +73,7 @@ def answer(key: str, summary: dict) -> str:
     """The answer to section ``key`` in words, with this run's numbers."""
     e = summary["experiments"].get(key)
     if e is None:
-        return "Not run in this session."
+        return "Not run in this execution of the notebook."
     if e.get("status") == "not run":
         return vgg_setup(e) + f" NOT RUN here: {e['reason']}"
     return ANSWERS[key](e, summary)
@@ -112,9 +112,9 @@ def answer_1b(e: dict, summary: dict) -> str:
 def answer_1c(e: dict, summary: dict) -> str:
     o, rows = e["options"], e.get("sweep_rows", [])
     grid = ", ".join(r["config"] for r in rows)
-    text = (f"Recipe 'best' (train_segmentation.RECIPES): the loss is Dice plus cross-entropy ({o['loss']}), the "
-            f"kept weights are those of the best validation strict instrument Dice ({o['monitor']}), and at "
-            f"prediction an instrument class covering under {o['min_region']:.0%} of a frame is dropped from it "
+    text = (f"Three changes against 1(a), chosen on the validation split: the loss is Dice plus cross-entropy "
+            f"({o['loss']}), the kept weights are those of the best validation strict instrument Dice "
+            f"({o['monitor']}), and at prediction an instrument class covering under {o['min_region']:.0%} of a frame is dropped from it "
             f"(its pixels go to their next most probable class); learning-rate schedule {o['scheduler']}, "
             f"augmentation {o['augment']}. The grid ({grid}) was trained once (seed 0) and compared on the "
             f"validation split only; chosen: {e['chosen']}. The chosen configuration, {trained(e)}: {seg_scores(e)}.")

@@ -271,7 +271,7 @@ def larger_budget(results: Path) -> list[Block]:
     elif batch:
         text.append("The per-frame Dice loss was not trained at this budget in these results; python "
                     f"train_segmentation.py --data DATA --out {results.name}/dice-reading/image --image-size "
-                    f"{size} --epochs {o['epochs']} --dice-reduction image --seeds {seeds} adds it here.")
+                    f"{size} --epochs {o['epochs']} --dice-per-frame --seeds {seeds} adds it here.")
     return [Block("heading", "1(a) and 1(b) at a larger budget, and the Dice reading"),
             Block("text", " ".join(text)), Block("table", rows=larger_budget_rows(runs))]
 

@@ -63,3 +63,17 @@ def test_augmentation_runs_inside_training_on_both_strengths(tmp_path, synthetic
         m = train_segmentation.train(synthetic_root, tmp_path / strength, augment=strength, epochs=1, batch_size=4,
                                      image_size=(32, 40), limit=8, precision="fp32", progress=False)
         assert m["options"]["augment"] == strength and m["fit"]["epochs_run"] == 1
+
+
+def test_random_affine_moves_frame_and_mask_together_and_never_mixes_classes() -> None:
+    images = torch.zeros(8, 3, 32, 40)
+    masks = torch.zeros(8, 32, 40, dtype=torch.long)
+    masks[:, 8:24, 10:30] = 3
+    images[:, 0, 8:24, 10:30] = 1.0
+    torch.manual_seed(0)
+    out_images, out_masks = augment.random_affine(images, masks)
+    assert out_masks.dtype == masks.dtype and set(out_masks.unique().tolist()) <= {0, 3}
+    assert (out_masks[:, 16, 20] == 3).all()  # the centre stays inside the block under every draw
+    assert not torch.equal(out_masks, masks)  # the draws moved something
+    inside = out_masks == 3
+    assert out_images[:, 0][inside].mean() > 0.9 and out_images[:, 0][~inside].mean() < 0.1

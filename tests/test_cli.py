@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from hw6 import experiment
+from hw6 import experiment, train_segmentation
 from hw6.tools import ablation, bench
 
 SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "synthetic_endo.py",
@@ -60,7 +60,7 @@ def test_ablation_reuses_finished_steps(synthetic_root, tmp_path, monkeypatch):
 def test_seeds_report_the_spread_and_make_a_long_runs_row(synthetic_root, tmp_path):
     from hw6 import experiment
 
-    result = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path, [0, 1],
+    result = experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path, [0, 1],
                                          recipe="best", epochs=1, batch_size=4, progress=False)
     scores = result["summary"]["test"]["mean_instrument_dice"]
     assert scores["values"] == [m["test"]["mean_instrument_dice"] for m in result["runs"]]
@@ -77,10 +77,10 @@ COMMON_ARGV = ["--epochs", "3", "--batch-size", "5", "--lr", "0.01", "--image-si
 COMMON_OPTIONS = dict(epochs=3, batch_size=5, lr=0.01, image_size=(64, 80), seed=4, device="cpu", precision="fp32",
                       threads=1, scheduler="cosine", limit=9, resume="latest", overwrite=True, progress=False)
 EXPERIMENT_FLAGS = {
-    "train_segmentation": (["--patience", "7", "--recipe", "best", "--augment", "--loss", "dice_ce", "--dice-reduction",
-                            "image", "--monitor", "val_mean_instrument_dice", "--tta", "--min-region", "0.01",
+    "train_segmentation": (["--patience", "7", "--recipe", "best", "--augment", "--loss", "dice_ce", "--dice-per-frame",
+                            "--monitor", "val_mean_instrument_dice", "--tta", "--min-region", "0.01",
                             "--full-size-epochs", "2", "--label-fraction", "0.5", "--no-batch-norm", "--init-from", "c.pt"],
-                           dict(patience=7, recipe="best", augment="flips", loss="dice_ce", dice_reduction="image",
+                           dict(patience=7, recipe="best", augment="flips", loss="dice_ce", dice_batch=False,
                                 monitor="val_mean_instrument_dice", tta=True, min_region=0.01, full_size_epochs=2,
                                 label_fraction=0.5, batch_norm=False, init_from=Path("c.pt"), sweep=False)),
     "train_colorization": (["--patience", "7", "--no-batch-norm"], dict(patience=7, batch_norm=False)),

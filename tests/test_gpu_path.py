@@ -14,6 +14,7 @@ from hw6 import engine, experiment, label_efficiency, train_segmentation
 from hw6.kit import cli
 from hw6.kit.errors import DataError
 from hw6.tools import bench, fetch_data
+import helpers
 from helpers import make_root
 
 
@@ -31,7 +32,7 @@ def test_auto_precision_on_cpu_needs_native_bf16(native, expected, monkeypatch):
 
 
 def test_run_jobs_runs_trainings_at_once_in_their_own_processes(tmp_path):
-    jobs = [experiment.Job("helpers:meet_sibling", "", str(tmp_path / name), {"sibling": other})
+    jobs = [experiment.Job(helpers.meet_sibling, "", str(tmp_path / name), {"sibling": other})
             for name, other in (("a", "b"), ("b", "a"))]
     results = experiment.run_jobs(jobs, parallel=2)
     assert all(r["saw_sibling"] for r in results) and results[0]["pid"] != results[1]["pid"]
@@ -40,7 +41,7 @@ def test_run_jobs_runs_trainings_at_once_in_their_own_processes(tmp_path):
 
 def test_two_concurrent_smoke_trainings_write_their_own_complete_runs(synthetic_root, tmp_path):
     options = dict(image_size=(32, 40), epochs=1, batch_size=4, progress=False)
-    result = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path, [0, 1], 2, **options)
+    result = experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path, [0, 1], 2, **options)
     assert [m["options"]["seed"] for m in result["runs"]] == [0, 1]
     assert all(m["fit"]["complete"] and (tmp_path / f"seed{s}" / "best.pt").is_file()
                for s, m in zip([0, 1], result["runs"]))
@@ -85,16 +86,18 @@ def test_bench_measures_a_tiny_case(synthetic_root):
     peak = bench.matmul_peak(runtime, repeats=1, rounds=1)
     concurrent = bench.bench_concurrent(synthetic_root, "cpu", 2, 2, 1, 1, peak)
     assert concurrent["concurrent_trainings"] == 2 and concurrent["concurrent_train_images_per_s"] > 0
-    assert 0 < concurrent["concurrent_roofline_fraction"] < 1
+    # Only positive: the "peak" is torch's matmul, and on an AMD EPYC MKL's matmul (about 214 GFLOP/s on 2 threads)
+    # is slower than oneDNN's convolutions, so the fraction can exceed 1 there.
+    assert concurrent["concurrent_roofline_fraction"] > 0
 
 
 def test_an_interrupted_set_of_seeds_resumes_each_seed_where_it_stopped(synthetic_root, tmp_path):
     options = dict(image_size=(32, 40), batch_size=4, progress=False)
-    whole = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path / "whole", [0, 1],
+    whole = experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path / "whole", [0, 1],
                                         epochs=2, **options)
-    experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path / "cut", [0], epochs=2,
+    experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path / "cut", [0], epochs=2,
                                 **options)  # seed 0 finished, seed 1 never started
-    resumed = experiment.train_over_seeds("hw6.train_segmentation:train", synthetic_root, tmp_path / "cut", [0, 1],
+    resumed = experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path / "cut", [0, 1],
                                           epochs=2, resume="latest", **options)
     assert [m["test"]["confusion"] for m in resumed["runs"]] == [m["test"]["confusion"] for m in whole["runs"]]
     assert resumed["summary"]["test"]["mean_instrument_dice"]["n"] == 2
@@ -126,5 +129,5 @@ def test_a_set_of_runs_refuses_a_checkpoint_path_or_resume_with_overwrite(resume
     with pytest.raises(cli.UsageError, match=fragment):
         label_efficiency.run(tmp_path, tmp_path / "le", tmp_path / "init.pt", resume=resume, overwrite=overwrite)
     with pytest.raises(cli.UsageError, match=fragment):
-        experiment.train_over_seeds("hw6.train_segmentation:train", tmp_path, tmp_path / "s", [0], resume=resume,
+        experiment.train_over_seeds(train_segmentation.train, tmp_path, tmp_path / "s", [0], resume=resume,
                                     overwrite=overwrite)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from hw6.tools import predict
-from hw6.notebook import session
+from hw6.notebook import results
 from hw6 import synthetic_endo
 from hw6 import train_colorization
 from hw6 import train_segmentation
@@ -221,9 +221,10 @@ def test_synthetic_generator_refuses_a_file_and_other_settings(tmp_path, capsys)
     _assert_refused(code, err, "other settings")
 
 
-def test_notebook_session_refuses_a_data_root_that_does_not_exist(tmp_path):
+def test_notebook_refuses_a_data_root_that_does_not_exist(tmp_path):
     with pytest.raises(DataError, match="typo"):
-        session.start(str(tmp_path / "typo"), "smoke", "cpu", str(tmp_path), "", str(tmp_path / "results"))
+        results.data_root(str(tmp_path / "typo"), "smoke", tmp_path / "results")
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
 
 
 # ------------------------------------------------------------------------------------------------ predict.py

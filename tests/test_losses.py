@@ -20,7 +20,7 @@ def test_soft_dice_matches_hand_computation():
     d0 = (2 * 0.8 + 1) / (0.8 + 0.3 + 1 + 1)
     d1 = (2 * 0.7 + 1) / (0.2 + 0.7 + 1 + 1)
     assert soft_dice_loss(logits, target).item() == pytest.approx(1 - (d0 + d1) / 2, abs=1e-6)
-    assert soft_dice_loss(logits, target, reduction="image").item() == pytest.approx(1 - (d0 + d1) / 2, abs=1e-6)
+    assert soft_dice_loss(logits, target, batch=False).item() == pytest.approx(1 - (d0 + d1) / 2, abs=1e-6)
 
 
 def reference_soft_dice(probs: np.ndarray, target: np.ndarray, smooth: float, per_image: bool) -> float:
@@ -35,35 +35,30 @@ def reference_soft_dice(probs: np.ndarray, target: np.ndarray, smooth: float, pe
     return 1 - float(np.mean(scores))
 
 
-@pytest.mark.parametrize("reduction", ["batch", "image"])
+@pytest.mark.parametrize("batch", [True, False])
 @pytest.mark.parametrize("smooth", [1.0, 0.5])
-def test_soft_dice_matches_an_independent_implementation(reduction, smooth):
+def test_soft_dice_matches_an_independent_implementation(batch, smooth):
     gen = torch.Generator().manual_seed(3)
     logits = torch.randn(4, 6, 9, 7, generator=gen, dtype=torch.float64)
     target = torch.randint(0, 4, (4, 9, 7), generator=gen)  # classes 4 and 5 absent from every image
     target[1] = 0  # image 1 holds background only: its instrument classes are absent from it
     probs = logits.softmax(dim=1).numpy()
-    expected = reference_soft_dice(probs, target.numpy(), smooth, per_image=reduction == "image")
-    assert soft_dice_loss(logits, target, smooth, reduction).item() == pytest.approx(expected, abs=1e-6)
+    expected = reference_soft_dice(probs, target.numpy(), smooth, per_image=not batch)
+    assert soft_dice_loss(logits, target, smooth, batch).item() == pytest.approx(expected, abs=1e-6)
 
 
-def test_batch_and_image_reductions_differ_where_a_class_is_absent_from_a_frame():
+def test_batch_wide_and_per_frame_dice_differ_where_a_class_is_absent_from_a_frame():
     # Frame 0 holds class 1, frame 1 does not; the model predicts class 1 a little on both.
     target = torch.zeros(2, 4, 4, dtype=torch.long)
     target[0, :2] = 1
     probs = torch.full((2, 2, 4, 4), 0.5)
     logits = probs.log()
-    per_image = soft_dice_loss(logits, target, reduction="image").item()
-    batch = soft_dice_loss(logits, target, reduction="batch").item()
+    per_image = soft_dice_loss(logits, target, batch=False).item()
+    batch = soft_dice_loss(logits, target, batch=True).item()
     # frame 1, class 1 (absent): (0 + 1) / (8 + 0 + 1); in the batch sums class 1 is present (8 pixels)
     assert per_image == pytest.approx(reference_soft_dice(probs.numpy(), target.numpy(), 1.0, True), abs=1e-6)
     assert batch == pytest.approx(reference_soft_dice(probs.numpy(), target.numpy(), 1.0, False), abs=1e-6)
     assert batch != pytest.approx(per_image, abs=1e-3)
-
-
-def test_unknown_reduction_is_refused():
-    with pytest.raises(ValueError, match="reduction"):
-        soft_dice_loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), reduction="mean")
 
 
 def test_soft_dice_is_zero_for_a_perfect_prediction_and_absent_classes_count_one():
@@ -143,4 +138,4 @@ def test_assignment_score_is_the_loss_definition_on_one_hot_predictions():
     m = segmentation_metrics(pred, target, 4)
     assert m["assignment_dice"] == pytest.approx(1 - soft_dice_loss(one_hot_logits, target).item(), abs=1e-6)
     assert m["assignment_dice_per_frame"] == pytest.approx(
-        1 - soft_dice_loss(one_hot_logits, target, reduction="image").item(), abs=1e-6)
+        1 - soft_dice_loss(one_hot_logits, target, batch=False).item(), abs=1e-6)

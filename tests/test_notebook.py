@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REAL_FASHION, ROOT, SHARED_DATA, run_script
 from hw6.notebook import answers, report
+from hw6.tools import run_notebook
 from test_vgg import write_tiny_fashion
 
 SECTIONS = ("1a", "1b", "1c", "1d", "1e", "2a", "2b", "2c")
@@ -35,7 +36,7 @@ def test_notebook_runs_and_its_saved_outputs_are_clean(executed):
     assert outputs and not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "SYNTHETIC data" in text  # no DATA_ROOT given: the run says its results are synthetic
-    assert "NOT RUN: ImageNet VGG16 weights unavailable" in text
+    assert text.count("NOT RUN here: ImageNet VGG16 weights unavailable") == 2  # once each for 2(b) and 2(c)
     assert "\r" not in text and "it/s]" not in text  # no progress-bar fragments saved
     warnings = [line for line in text.splitlines() if "Warning" in line or line.startswith("warning:")]
     assert len(warnings) == len(set(warnings))  # each warning at most once
@@ -47,6 +48,62 @@ def test_the_prepared_command_records_the_card_and_each_step(executed):
     assert record["card"] == "no GPU (CPU run)" and record["profile"] == "smoke"
     assert record["steps"]["notebook_seconds"] > 0 and record["wall_seconds"] >= record["steps"]["notebook_seconds"]
     assert (tmp / "report.pdf").is_file() and (tmp / "plots").is_dir()
+
+
+# What each experiment section's cell must show: its train function, model, loss, data and hyper-parameters.
+SECTION_CODE = {
+    "options_1a": ("train_segmentation.train", "unet.UNet(3 -> 8", 'loss="dice", dice_batch=True', "batch_size=10",
+                   "lr=1e-3", "patience=20", 'monitor="val_loss"', "seeds_1a", "DATA"),
+    "options_1b": ("train_segmentation.train", 'augment="flips"', "options_1a"),
+    "options_1c": ("train_segmentation.sweep", "train_segmentation.train", "grid_1c", 'loss="dice_ce"',
+                   'monitor="val_mean_instrument_dice"', "min_region=0.02", "seeds_1a"),
+    "options_1d": ("train_colorization.train", "unet.UNet(1 grey channel -> 3", "batch_size=10", "lr=1e-3",
+                   "patience=10", "DATA"),
+    "options_1e": ("train_segmentation.train", "label_efficiency.run", "init_from=pretrained_1e", "chosen_1e",
+                   "options_1c"),
+    "options_2a": ("transfer_vgg.train", 'mode="scratch"', "batch_size=128", "lr=1e-4", "FASHION_ROOT"),
+    "options_2b": ("transfer_vgg.train", 'mode="frozen"', "batch_size=256", "lr=1e-3", "weights=VGG16_WEIGHTS"),
+    "options_2c": ("transfer_vgg.train", 'mode="finetune-fc"', "batch_size=256", "lr=1e-4", "weights=VGG16_WEIGHTS"),
+}
+
+
+def test_each_section_cell_shows_what_it_trains_and_calls_the_modules_directly():
+    nb = nbformat.read(ROOT / "hw6.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    for marker, needed in SECTION_CODE.items():
+        cells = [c for c in code if f"{marker} = dict(" in c]
+        assert len(cells) == 1, marker
+        missing = [n for n in needed if n not in cells[0]]
+        assert not missing and "answers.answer(" in cells[0] and "show(OUT" in cells[0], (marker, missing)
+    assert sum(len(c.splitlines()) for c in code) >= 80
+    assert not [c for c in code if "session" in c.lower() or ":train" in c]  # no facade, no functions by name
+
+
+def test_one_section_reruns_alone_after_the_setup_cells(executed, tmp_path, monkeypatch):
+    tmp, _ = executed
+    for folder in ("results", "data"):
+        shutil.copytree(tmp / folder, tmp_path / folder)
+    before = json.loads((tmp_path / "results" / "summary.json").read_text())["experiments"]
+    loss_png = tmp_path / "results" / "1a_dice" / "loss.png"
+    loss_png.unlink()
+    nb = nbformat.read(ROOT / "hw6.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    setup = [c for c in code if "parameters" in c.metadata.get("tags", []) or "results.start(" in c.source]
+    section = next(c for c in code if "options_1a = dict(" in c.source)
+    section.source = section.source.replace("lr=1e-3", "lr=3e-4")  # what a student changes
+    nb.cells = setup + [section]
+    nbformat.write(nb, tmp_path / "one_section.ipynb")
+    monkeypatch.setenv("HW6_PROFILE", "smoke")
+    monkeypatch.setenv("HW6_DATA_ROOT", "")
+    monkeypatch.setenv("HW6_OUT", str(tmp_path / "results"))
+    monkeypatch.setenv("HW6_PROGRESS", "0")
+    run_notebook.execute(tmp_path / "one_section.ipynb", tmp_path / "one_section.out.ipynb", timeout=600)
+    after = json.loads((tmp_path / "results" / "summary.json").read_text())["experiments"]
+    assert after["1a"]["options"]["lr"] == 3e-4 and before["1a"]["options"]["lr"] == 1e-3
+    assert {k: v for k, v in after.items() if k != "1a"} == {k: v for k, v in before.items() if k != "1a"}
+    assert loss_png.is_file()  # its figure redrawn
+    seed0 = json.loads((tmp_path / "results" / "1a_dice" / "seed0" / "metrics.json").read_text())
+    assert seed0["options"]["lr"] == 3e-4
 
 
 def test_parameters_cell_is_tagged_and_reads_hw6_variables():
@@ -139,7 +196,7 @@ def test_report_shows_the_larger_budget_runs_and_refuses_unequal_ones(executed, 
     text, table = blocks[heading[0] + 1].text, blocks[heading[0] + 2].rows
     a1 = json.loads((results / "1a_dice" / "seeds.json").read_text())["test"]["mean_instrument_dice"]
     assert "Fewer than three seeds" in text and f"{a1['mean']:.3f}" in text  # two smoke seeds: no finding
-    assert "--dice-reduction image" in text  # the per-frame runs are absent: the text says how to add them
+    assert "--dice-per-frame" in text  # the per-frame runs are absent: the text says how to add them
     assert [r[1] for r in table[1:]] == ["dice-reading/batch", "1b-seeds-128x160"]
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_START}\n{report.README_END}\n")

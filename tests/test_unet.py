@@ -24,6 +24,10 @@ def test_colorization_shape_and_channel_counts():
     assert isinstance(model.up3[0], torch.nn.ConvTranspose2d) and model.up3[0].kernel_size == (4, 4)
 
 
-def test_size_not_divisible_by_8_is_refused():
-    with pytest.raises(ValueError, match="divisible by 8"):
-        UNet()(torch.rand(1, 3, 20, 16))
+def test_train_refuses_a_size_not_divisible_by_8_before_reading_data(tmp_path):
+    from hw6 import train_segmentation
+    from hw6.kit.errors import UsageError
+
+    with pytest.raises(UsageError, match="divisible by 8"):
+        train_segmentation.train(tmp_path / "no-data", tmp_path / "out", image_size=(20, 16))
+    assert not (tmp_path / "out").exists()

@@ -29,7 +29,7 @@ from hw6.unet import UNet
 # (name, overrides on top of the best configuration so far); the first is the assignment's pipeline.
 STEPS = [
     ("assignment (batch-wide Dice loss, select on val loss)", {}),
-    ("per-frame Dice loss instead (ours, not the assignment's)", {"dice_reduction": "image"}),
+    ("per-frame Dice loss instead (ours, not the assignment's)", {"dice_batch": False}),
     ("+ cross-entropy beside Dice", {"loss": "dice_ce"}),
     ("+ select checkpoints on val strict Dice", {"monitor": "val_mean_instrument_dice"}),
     ("+ flips and colour jitter", {"augment": "flips"}),
@@ -95,7 +95,7 @@ def train_step(data: str | Path, step_dir: Path, seeds: list[int], parallel: int
     """One step's run per seed, ``parallel`` at a time; a run that already finished with exactly these options
     is read back instead of trained again (an unfinished one is trained afresh)."""
     done = {s: finished(step_dir / f"seed{s}", {**config, "seed": s}) for s in seeds}
-    todo = [experiment.Job("hw6.train_segmentation:train", str(data), str(step_dir / f"seed{s}"),
+    todo = [experiment.Job(train_segmentation.train, Path(data), step_dir / f"seed{s}",
                            {**config, "seed": s, "test": False, "overwrite": True}) for s in seeds if done[s] is None]
     trained = iter(experiment.run_jobs(todo, parallel))
     return [done[s] or next(trained) for s in seeds]

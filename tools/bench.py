@@ -42,12 +42,14 @@ from hw6.engine import Runtime, adam, cpu_name, keep_freed_memory, setup_runtime
 from hw6.kit import atomic, cli, stats
 from hw6.kit.cli import SCHEDULERS
 from hw6.losses import soft_dice_loss
-from hw6.notebook import profiles
 from hw6.unet import UNet
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_ENDO = ROOT.parent / "shared" / "data" / "endo-real"
 REAL_FASHION = ROOT.parent / "shared" / "data"
+# The precision check's data and 1(a) settings: those of hw6.ipynb's quick profile.
+QUICK_SYNTHETIC = dict(n_train=200, n_val=40, n_test=40, n_color_train=400, n_color_val=40, size=(256, 320))
+QUICK_1A = dict(image_size=(96, 120), epochs=12, patience=20, batch_size=10, lr=1e-3)
 
 
 # ----------------------------------------------------------------------------------- the starter-code way
@@ -291,15 +293,14 @@ def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = 
     still swings from epoch to epoch, and the difference then says where the runs stopped; annealed to 0
     ("cosine", the default) both end settled and the difference measures the precision. ``recipe`` "best"
     trains the same data and epochs with train_segmentation's better recipe instead of 1(a)'s."""
-    quick = profiles.get("quick")
-    data = synthetic_endo.generate(workdir / "synthetic-quick", **quick["synthetic"])
+    data = synthetic_endo.generate(workdir / "synthetic-quick", **QUICK_SYNTHETIC)
     dice: dict[str, list[float]] = {"fp32": [], "bf16": []}
     seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for seed in seeds:
         for precision in dice:
             m = train_segmentation.train(data, workdir / f"{precision}-{seed}", recipe=recipe, device=device,
                                          precision=precision, seed=seed, progress=False,
-                                         **{**quick["seg"], "scheduler": schedule})
+                                         **QUICK_1A, scheduler=schedule)
             dice[precision].append(m["test"]["mean_instrument_dice"])
             seconds[precision].append(m["fit"]["train_seconds"])
     mean = {p: sum(v) / len(v) for p, v in dice.items()}
@@ -464,8 +465,8 @@ def long_run_row(path: Path) -> list[str]:
     o, fit = m["options"], m.get("fit")
     size = "x".join(map(str, o["image_size"])) if o.get("image_size") else "256x320"
     if "seeds" in m:  # experiment.train_over_seeds: one segmentation configuration over several seeds
-        extra = "".join(f" --{k.replace('_', '-')} {o[k]}" for k in ("augment", "dice_reduction")
-                        if o[k] != train_segmentation.DEFAULTS[k])
+        extra = (f" --augment {o['augment']}" if o["augment"] != "none" else "") + \
+            ("" if o["dice_batch"] else " --dice-per-frame")
         return [f"segmentation `--recipe {o['recipe']}`{extra}, {size}, {o['epochs']} epochs, seeds {m['seeds']}",
                 m["data"]["name"], f"test strict mean instrument Dice {stats.describe(m['test']['mean_instrument_dice'])}",
                 " / ".join(f"{t / 60:.0f}" for t in m["train_seconds"]) + " min per seed", m["device"],

@@ -1,0 +1,162 @@
+"""What hw6.ipynb's cells share, as plain functions with explicit arguments: the data root (the synthetic
+default generated only when none is given), results/summary.json (every section records its entry as soon as
+it finishes, so an interrupted notebook keeps what it had computed), each section's summary entry, and the
+figures it shows. The cells themselves call the experiments' ``train`` functions."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy
+import PIL
+import torch
+import torchvision
+
+from hw6 import experiment, synthetic_endo, transfer_vgg
+from hw6.datasets import DataError, check_root, data_label, is_synthetic
+from hw6.engine import read_history, setup_runtime
+from hw6.kit import atomic, cli, figures
+
+# The generated default data of each profile, used only when no DATA_ROOT is given (counts and stored size).
+SYNTHETIC = {
+    "full": dict(n_train=300, n_val=50, n_test=50, n_color_train=1584, n_color_val=50, size=(256, 320)),
+    "quick": dict(n_train=200, n_val=40, n_test=40, n_color_train=400, n_color_val=40, size=(256, 320)),
+    "smoke": dict(n_train=20, n_val=4, n_test=4, n_color_train=8, n_color_val=4, size=(64, 80)),
+}
+KEPT_OPTIONS = ("recipe", "loss", "dice_batch", "monitor", "augment", "scheduler", "tta", "min_region", "lr",
+                "batch_size", "epochs", "patience", "image_size", "init_from")
+
+
+def data_root(data_root: str, profile: str, out: Path) -> Path:
+    """The data every segmentation section trains on: ``data_root`` checked (a mistyped root is an error,
+    never a silent switch to other data), or, when it is empty, the synthetic default generated beside
+    ``out``."""
+    cli.plain_warnings()
+    if data_root:
+        return check_root(Path(data_root))
+    data = out.parent / "data" / f"synthetic-{profile}"
+    print(f"no DATA_ROOT: the synthetic default data in {data}")
+    return synthetic_endo.generate(data, **SYNTHETIC[profile])
+
+
+def trainings_at_a_time(parallel: str, device: str, profile_parallel: int) -> int:
+    """``parallel`` ("auto": the profile's number on a GPU, one elsewhere) as a number of trainings at a time."""
+    if parallel != "auto":
+        return int(parallel)
+    return profile_parallel if setup_runtime(device).device.type == "cuda" else 1
+
+
+def continue_or_replace(resume: bool, out: Path | None = None) -> dict:
+    """The options that make a training continue an interrupted execution (``resume``) or replace earlier
+    results: for a set of runs (seeds, a grid, a curve; ``out`` None) and for one run into ``out``."""
+    if out is not None:
+        return experiment.continuation(out, True) if resume else {"overwrite": True}
+    return {"resume": "latest"} if resume else {"overwrite": True}
+
+
+def describe(profile: str, scale: dict) -> str:
+    size = "x".join(map(str, scale["image_size"])) if scale["image_size"] else "256x320"
+    color = f"{scale['color_images']:,}" if scale["color_images"] else "all"
+    vgg = f"{scale['vgg_images']:,}" if scale["vgg_images"] else "all 60,000"
+    return (f"{size} frames (scored at 256x320), up to {scale['epochs']} epochs per segmentation run, seeds "
+            f"{' '.join(map(str, scale['seeds']))}, {color} colorization images for up to {scale['color_epochs']} "
+            f"epochs, VGG16 on {vgg} training images")
+
+
+def start(out: Path, profile: str, scale: dict, data: Path, device: str, parallel: int, fashion_root: str,
+          vgg16_weights: str, resume: bool) -> dict:
+    """The summary of this execution, written to OUT/summary.json: the provenance, and the entries of an
+    earlier summary of the same profile and data (so that re-running one section updates only its entry)."""
+    out.mkdir(parents=True, exist_ok=True)
+    runtime = setup_runtime(device)
+    summary = {
+        "profile": profile, "profile_description": describe(profile, scale), "device": runtime.describe(),
+        "parallel": parallel, "data": {"name": data.name, "synthetic": is_synthetic(data), "label": data_label(data)},
+        "fashion": Path(fashion_root).name, "vgg16_weights": Path(vgg16_weights).name if vgg16_weights else
+        "torchvision cache", "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                                          "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+                                          "matplotlib": matplotlib.__version__, "pillow": PIL.__version__},
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "wall_seconds": 0.0, "resumed": resume,
+        "experiments": {},
+    }
+    earlier = out / "summary.json"
+    if earlier.is_file():
+        old = json.loads(earlier.read_text())
+        if old.get("profile") == profile and old.get("data") == summary["data"]:
+            summary["experiments"] = old.get("experiments", {})
+    atomic.write_json(summary, earlier)
+    banner = "SYNTHETIC data (results are not the assignment's)" if is_synthetic(data) else "the assignment's data"
+    print(f"profile {profile}: {summary['profile_description']}\ndata: {data.name} - {banner}\n"
+          f"device: {runtime.describe()}, {parallel} training(s) at a time")
+    return summary
+
+
+def record(summary: dict, out: Path, key: str, entry: dict) -> dict:
+    """Stores one section's entry in ``summary`` and rewrites OUT/summary.json at once."""
+    summary["experiments"][key] = entry
+    summary["wall_seconds"] = round(sum(e.get("wall_seconds", 0) for e in summary["experiments"].values()), 1)
+    atomic.write_json(summary, out / "summary.json")
+    return entry
+
+
+def show(out: Path, *relative: str) -> None:
+    """Displays figures from the results folder inline (in Jupyter; prints their paths elsewhere)."""
+    try:
+        from IPython.display import Image, display
+    except ImportError:
+        print(*(out / r for r in relative), sep="\n")
+        return
+    for r in relative:
+        display(Image(filename=str(out / r)))
+
+
+def _status(metrics: dict) -> str:
+    return "done" if metrics["fit"]["complete"] else "incomplete"
+
+
+def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, **extra) -> dict:
+    """Records a segmentation section trained over seeds (``experiment.train_over_seeds``' result) and draws
+    every seed's training and validation loss in OUT/folder/loss.png."""
+    s, runs = result["summary"], result["runs"]
+    histories = {f"seed {seed}": read_history(out / folder / f"seed{seed}") for seed in s["seeds"]}
+    figures.curves(histories, ["train_loss", "val_loss"], f"{s['options']['loss']} loss",
+                   f"{key}: training and validation loss per seed ({s['data']['label']})", out / folder / "loss.png")
+    d, confusion = runs[0]["details"], runs[0]["test"]["confusion"]
+    entry = {"kind": "segmentation", "status": "done" if all(m["fit"]["complete"] for m in runs) else "incomplete",
+             "dir": folder, "seeds": s["seeds"], "device": s["device"], "class_names": d["class_names"],
+             "image_size": d["image_size"], "background_share": sum(confusion[0]) / sum(map(sum, confusion)),
+             "score_size": d["score_size"], "train_frames": d["train_frames"], "init": d["init"],
+             "options": {k: s["options"][k] for k in KEPT_OPTIONS}, "test": s.get("test", {}),
+             "validation": s.get("validation", {}), "wall_seconds": sum(m["wall_seconds"] for m in runs),
+             "fits": [{"seed": seed, **{k: m["fit"][k] for k in ("best_epoch", "epochs_run", "stop_reason",
+                                                                 "train_seconds")}}
+                      for seed, m in zip(s["seeds"], runs)], **extra}
+    return record(summary, out, key, entry)
+
+
+def colorization(summary: dict, out: Path, key: str, folder: str, metrics: dict) -> dict:
+    return record(summary, out, key, {"kind": "colorization", "status": _status(metrics), "dir": folder,
+                                      "validation": metrics["validation"], "fit": metrics["fit"],
+                                      "details": metrics["details"], "device": metrics["device"],
+                                      "wall_seconds": metrics["wall_seconds"]})
+
+
+def label_efficiency(summary: dict, out: Path, key: str, folder: str, result: dict, epochs: int,
+                     seeds: list[int]) -> dict:
+    return record(summary, out, key, {"kind": "label_efficiency", "status": "done", "dir": folder, **result,
+                                      "epochs": epochs, "seeds": seeds})
+
+
+def vgg(summary: dict, out: Path, key: str, options: dict, metrics: dict | DataError) -> dict:
+    """Records a VGG16 section: its set-up (layers, parameter counts, options) either way, and its results, or
+    the reason it was not run (``metrics`` is then the DataError: no weights, no data)."""
+    mode = options["mode"]
+    setup = {"mode": mode, **transfer_vgg.layer_counts(mode),
+             "options": experiment.jsonable(transfer_vgg.resolve_options(**options))}
+    if isinstance(metrics, DataError):
+        return record(summary, out, key, {"kind": "vgg", "status": "not run", "reason": str(metrics), "setup": setup})
+    return record(summary, out, key, {"kind": "vgg", "status": _status(metrics), "dir": key, "setup": setup,
+                                      **{k: metrics[k] for k in ("test", "fit", "details", "device", "wall_seconds")}})
