@@ -31,7 +31,7 @@ from hw6.kit import atomic
 from hw6.kit.errors import DataError
 
 __all__ = ["EndoSegDataset", "ColorizationDataset", "TensorItems", "InMemoryLoader", "DataError", "load_mapping"]
-CACHE_FORMAT = 2  # 2: segmentation entries keep the masks at their stored size
+CACHE_FORMAT = 3  # 2: segmentation entries keep the masks at their stored size; 3: entries hold their key
 SEG_SPLITS = ("train", "validation", "test")
 COLOR_SPLITS = {"train": "train_cor", "validation": "validation_cor"}
 SYNTHETIC_MARKER = "SYNTHETIC.json"
@@ -64,8 +64,9 @@ def load_mapping(path: Path) -> tuple[list[int], list[str]]:
     except json.JSONDecodeError:
         pairs = _parse_commaless(text, path)
         _warn_once(f"{path}: not valid JSON (commas missing, as the course ships it); read it anyway")
-    if not pairs:
-        raise DataError(f"{path}: mapping.json must be a non-empty object of grey level <-> class name")
+    if len(pairs) < 2:
+        raise DataError(f"{path}: mapping.json must name at least two classes (background and an instrument), "
+                        f"got {len(pairs)}")
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
         raise DataError(f"{path}: duplicate key {_first_duplicate(keys)!r} in mapping.json")
@@ -154,6 +155,9 @@ def open_image(path: Path, mode: str | None) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
+            if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # convert() would clip to white
+                raise DataError(f"{path}: image is {image.mode} (16-bit or float); the data must be 8-bit per "
+                                f"channel: save it as 8-bit")
             if mode is None:
                 if image.mode != "L":
                     raise DataError(f"{path}: mask must be 8-bit single-channel (mode L), got mode {image.mode}")
@@ -191,18 +195,32 @@ def cache_key(files: Sequence[Path], extra: object) -> str:
     return digest.hexdigest()[:32]
 
 
+def fingerprint(files: Sequence[Path]) -> str:
+    """A cheap fingerprint of a set of files (paths, sizes, modification times): a resume compares it with the
+    one its checkpoint stored, so a run never continues on training files that changed."""
+    return cache_key(files, "fingerprint")
+
+
 def cached(files: Sequence[Path], extra: object, decode: Callable[[], dict]) -> dict:
-    """``decode()`` once per unchanged set of files; later calls load its tensors from the on-disk cache."""
-    path = cache_dir() / f"{cache_key(files, extra)}.pt"
+    """``decode()`` once per unchanged set of files; later calls load its tensors from the on-disk cache.
+
+    An entry holds its own key beside the tensors and is used only when that key is this one (tensors only are
+    loaded, ``weights_only``): a damaged entry, or one copied or renamed from another set of files, is
+    decoded again, never trusted."""
+    key = cache_key(files, extra)
+    path = cache_dir() / f"{key}.pt"
     if path.is_file():
         try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # a damaged cache entry is rebuilt, never trusted
+            entry = torch.load(path, weights_only=True)
+            if isinstance(entry, dict) and entry.get("key") == key and isinstance(entry.get("tensors"), dict):
+                return entry["tensors"]
+        except Exception:
             pass
+        _warn_once(f"{path}: decode cache entry is damaged or belongs to other files; decoding again")
     tensors = decode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.save_torch(tensors, path)
+        atomic.save_torch({"key": key, "tensors": tensors}, path)
     except OSError as exc:
         warnings.warn(f"{path}: could not write the decode cache ({exc}); continuing without it", stacklevel=2)
     return tensors
@@ -286,6 +304,7 @@ class EndoSegDataset(InMemoryDataset):
         samples = list_samples(self.root / "segmentation" / split, ("_input.jpg", "_mask.png"))
         self.indices = [index for index, _ in samples]
         files = [f for _, pair in samples for f in pair]
+        self.fingerprint = fingerprint(files)
         extra = ("seg", image_size, self.grey_levels)
         data = cached(files, extra, lambda: self._decode([pair for _, pair in samples], image_size))
         self.images, self.masks = data["images"], data["masks"]
@@ -335,6 +354,7 @@ class ColorizationDataset(InMemoryDataset):
         samples = list_samples(self.root / "colorization" / COLOR_SPLITS[split], ("_gray.jpg", "_input.jpg"))
         self.indices = [index for index, _ in samples]
         files = [f for _, pair in samples for f in pair]
+        self.fingerprint = fingerprint(files)
         data = cached(files, ("color", image_size), lambda: self._decode([p for _, p in samples], image_size))
         self.grey, self.rgb = data["grey"], data["rgb"]
 
@@ -487,4 +507,17 @@ def load_fashion_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, tor
         except Exception:
             raise DataError(f"{raw}: Fashion-MNIST not found and could not be downloaded; put "
                             f"{', '.join(FASHION_IDX_FILES)} (or their .gz) there, or allow the network") from None
+    prefix = "train" if train else "t10k"
+    if len(ds.targets) != len(ds.data):
+        raise DataError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: {len(ds.targets)} labels for the {len(ds.data)} images "
+                        f"of {prefix}-images-idx3-ubyte; the two files do not belong together")
+    if len(ds.targets) and not 0 <= int(ds.targets.min()) <= int(ds.targets.max()) < len(FashionMNIST.classes):
+        raise DataError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: labels must lie in 0-{len(FashionMNIST.classes) - 1}, "
+                        f"found {int(ds.targets.min())}-{int(ds.targets.max())}")
     return ds.data, ds.targets
+
+
+def fashion_fingerprint(root: str | Path) -> str:
+    """``fingerprint`` of the Fashion-MNIST files under ``root/FashionMNIST/raw`` (whichever are present)."""
+    raw = Path(root) / "FashionMNIST" / "raw"
+    return fingerprint(sorted(p for p in raw.glob("*-ubyte*") if p.is_file()))

@@ -18,15 +18,16 @@ import contextlib
 import copy
 import ctypes
 import ctypes.util
+import fcntl
 import json
 import math
 import os
 import platform
 import random
-import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
@@ -233,24 +234,35 @@ def set_rng_state(state: dict) -> None:
 # --------------------------------------------------------------------------------------------- run folders
 RUN_FILES = ("metrics.json", "history.json", "last.pt", "best.pt", "seeds.json", "sweep.csv", "ablation.json")
 UNSHAPING_OPTIONS = ("device", "workers", "progress", "resume", "overwrite")  # change nothing a run computes
+LOCK = ".hw6-lock"  # flock'ed by the process writing a run folder; holds its pid
+_last_saved: list = [Path("."), 0]  # the folder of this process's latest fit, and its last epoch saved (0: none)
+_held: dict[Path, int] = {}  # the run folders this process writes: their lock files' descriptors
+
+
+def last_checkpoint() -> tuple[Path, int]:
+    """(folder, epoch) of this process's latest ``fit``: the epoch its OUT/last.pt holds, 0 when none finished."""
+    return _last_saved[0], _last_saved[1]
 
 
 def run_files(folder: Path) -> list[str]:
     """The files of this project's runs found in ``folder`` or one level below it (seed and sweep folders)."""
     found = [p for name in RUN_FILES for p in (folder / name, *folder.glob(f"*/{name}")) if p.is_file()]
+    if (folder / atomic.MANIFEST).is_file():
+        found.append(folder / atomic.MANIFEST)
     return sorted(str(p.relative_to(folder)) for p in found)
 
 
 def prepare_run(out: str | Path, resume: str | Path | None, overwrite: bool, kind: str,
                 options: dict) -> Path | None:
-    """Checks (and with ``overwrite`` clears) the output folder before any data is read; returns the
-    checkpoint to resume from (``resume``: "latest" for OUT/last.pt, or a path), or None.
+    """Checks (and with ``overwrite`` clears) the output folder before any data is read, and takes it for this
+    process (``hold_folder``); returns the checkpoint to resume from (``resume``: "latest" for OUT/last.pt, or
+    a path), or None.
 
-    Refused, each with one line: ``out`` an existing file or not writable; a folder that holds an earlier
-    run, unless ``resume`` continues it or ``overwrite`` replaces it (only a folder of this project's runs
-    is ever deleted); a folder of other files; a resume whose checkpoint was trained with other ``options``
-    (every option that shapes the run must be equal; ``epochs`` may only grow, and not under a schedule
-    that depends on it).
+    Refused, each with one line and before anything is written: ``out`` an existing file or not writable; a
+    folder that another process is writing; a folder that holds an earlier run, unless ``resume`` continues it
+    or ``overwrite`` replaces it; a folder of other files; a resume whose checkpoint was trained with other
+    ``options`` (every option that shapes the run must be equal; ``epochs`` may only grow, and not under a
+    schedule that depends on it). ``overwrite`` deletes only the files this project wrote (``remove_outputs``).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -269,14 +281,71 @@ def prepare_run(out: str | Path, resume: str | Path | None, overwrite: bool, kin
         if not overwrite:
             raise RunFolderError(f"--out {out}: holds an earlier run ({', '.join(earlier[:3])}); pass --resume to "
                                  f"continue it or --overwrite to replace it")
-        if is_main_process():
-            shutil.rmtree(out)
+    claim_folder(out, clear=overwrite and checkpoint is None)
+    return checkpoint
+
+
+def claim_folder(out: Path, clear: bool) -> None:
+    """Creates ``out`` if needed and takes it for this process (``hold_folder``); ``clear`` first deletes what
+    this project wrote there (``remove_outputs``). Leaves the folder's manifest, so that every file written
+    into it is listed; refuses (one line) a folder it cannot write."""
     try:
         out.mkdir(parents=True, exist_ok=True)
+        hold_folder(out)
+        if clear:
+            remove_outputs(out)
+        (out / atomic.MANIFEST).touch()
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
         raise RunFolderError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
-    return checkpoint
+
+
+def hold_folder(out: Path) -> None:
+    """Takes ``out`` for this process: an exclusive ``flock`` on OUT/.hw6-lock, or one line naming the process
+    that holds it. The OS drops the lock when its process ends, so a killed run never blocks the next one.
+    Only the first process of a torchrun job takes it; a process holding the folder already keeps it."""
+    if not is_main_process() or out.resolve() in _held:
+        return
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderError(f"--out {out}: another run is writing there (pid {holder}); wait for it to end or "
+                             f"choose another folder") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _held[out.resolve()] = fd
+
+
+def release_folder(out: Path) -> None:
+    """Gives up ``out`` (``hold_folder``) at the end of its run."""
+    fd = _held.pop(Path(out).resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def remove_outputs(folder: Path) -> None:
+    """Deletes the files this project wrote in ``folder`` and its subfolders (each folder's manifest lists
+    them, kit.atomic.MANIFEST), then the subfolders left empty. Links are never followed and nothing else is
+    touched: a user's own files stay, and a warning names them."""
+    for top, dirs, _ in sorted(os.walk(folder), key=lambda entry: -len(Path(entry[0]).parts)):
+        top = Path(top)
+        manifest = top / atomic.MANIFEST
+        if manifest.is_file() and not manifest.is_symlink():
+            for name in manifest.read_text().splitlines():
+                target = top / name
+                if name and "/" not in name and (target.is_symlink() or target.is_file()):
+                    target.unlink()
+            manifest.unlink()
+        if top != folder and not top.is_symlink() and not [p for p in top.iterdir() if p.name != LOCK]:
+            (top / LOCK).unlink(missing_ok=True)
+            top.rmdir()
+    kept = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    if kept:
+        warnings.warn(f"{folder}: kept {len(kept)} entries this project did not write: {', '.join(kept[:5])}",
+                      stacklevel=3)
 
 
 def check_resume(path: Path, kind: str, options: dict) -> None:
@@ -285,7 +354,7 @@ def check_resume(path: Path, kind: str, options: dict) -> None:
     if saved is None:
         raise CheckpointError(f"{path}: checkpoint records no options, so a resume cannot be checked")
     now = json.loads(json.dumps(options, default=str))
-    keys = sorted((set(saved) | set(now)) - set(UNSHAPING_OPTIONS) - {"epochs"})
+    keys = sorted((set(saved) | set(now)) - set(UNSHAPING_OPTIONS) - {"epochs", "data_fingerprint"})
     problems = [f"{k} {saved.get(k)!r} in the checkpoint, {now.get(k)!r} now" for k in keys if saved.get(k) != now.get(k)]
     if now.get("epochs", 0) < saved.get("epochs", 0):
         problems.append(f"epochs {now['epochs']} is below the checkpoint's budget {saved['epochs']} (it may only grow)")
@@ -396,6 +465,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Epoch
     sign = -1.0 if config.maximize else 1.0  # compare sign * value: lower is better
     state = _State(history=[], best_value=math.inf * sign,
                    best_state=copy.deepcopy(unwrap(model).state_dict()) if config.restore_best else None)
+    _last_saved[:] = [Path(config.out), 0]
     if config.resume is not None:
         _restore(state, config, model, optimizer, scheduler)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
@@ -484,6 +554,7 @@ def _save_last(state: _State, epoch: int, model: torch.nn.Module, optimizer: tor
                        "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": epoch,
                        "history": state.history, "early_stopping": (state.best_value, state.best_epoch, state.bad_epochs),
                        "evaluation": asdict(state.last_eval), "rng": rng_state()}, Path(config.out) / "last.pt")
+    _last_saved[1] = epoch
     write_history(state.history, Path(config.out))
 
 
@@ -503,6 +574,7 @@ def _restore(state: _State, config: FitConfig, model: torch.nn.Module, optimizer
         state.best_state, state.best_eval = best["model"], Evaluation(**best["evaluation"])
     state.last_eval = Evaluation(**ckpt["evaluation"])
     set_rng_state(ckpt["rng"])
+    _last_saved[1] = ckpt["epoch"]
 
 
 def read_history(out: str | Path) -> list[dict]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ from pathlib import Path
 from typing import Callable
 
 from hw6.datasets import data_label, is_synthetic
-from hw6.engine import (FitResult, Runtime, is_main_process, keep_freed_memory, prepare_run, seed_everything,
-                        setup_runtime)
+from hw6.engine import (FitResult, Runtime, claim_folder, is_main_process, keep_freed_memory, last_checkpoint,
+                        load_checkpoint, prepare_run, release_folder, seed_everything, setup_runtime)
 from hw6.kit import atomic, cli, stats
+from hw6.kit.errors import CheckpointError, RunFolderError
 from hw6.unet import DOWNSAMPLING
 
 COMMON_DEFAULTS = dict(seed=0, device="auto", precision="auto", threads=0, limit=None, scheduler="none",
@@ -93,6 +95,16 @@ class Run:
     def label(self) -> str:
         return data_label(self.data)
 
+    def check_data(self, fingerprint: str) -> None:
+        """Records the training files' fingerprint (``datasets.fingerprint``) with the run's options; a resume
+        whose checkpoint was trained on other files is refused (one line) before any step."""
+        if self.resume is not None:
+            saved = load_checkpoint(self.resume, mmap=True)["meta"]["options"].get("data_fingerprint")
+            if saved not in (None, fingerprint):
+                raise CheckpointError(f"{self.resume}: the training files in {self.data} changed since this "
+                                      f"checkpoint was written (added, removed or modified); start a new run")
+        self.shaping["data_fingerprint"] = fingerprint
+
     @property
     def writes(self) -> bool:
         """Whether this process writes the run's files and figures (only the first of a torchrun job does)."""
@@ -114,14 +126,17 @@ class Run:
         }
         if self.writes:
             atomic.write_json(metrics, self.out / "metrics.json")
+        release_folder(self.out)
         return metrics
 
 
-def start(kind: str, data: str | Path, out: str | Path, options: dict) -> Run:
-    """The one set-up path: the output folder is checked (and a resume's options compared) before any data is
-    read, then the device is chosen and every random generator seeded."""
+def start(kind: str, data: str | Path, out: str | Path, options: dict, reads: Path | None = None) -> Run:
+    """The one set-up path: the output folder is checked (apart from ``reads``, the folder the run reads,
+    default ``data``; and a resume's options compared) before any data is read, then the device is chosen and
+    every random generator seeded."""
     t0 = time.perf_counter()
     data, out = Path(data), Path(out)
+    check_apart(reads or data, out)
     shaping = jsonable({**options, "data": str(data.resolve())})
     resume = prepare_run(out, options["resume"], options["overwrite"], kind, shaping)
     runtime = setup_runtime(options["device"], options["precision"], options["threads"])
@@ -184,12 +199,28 @@ def spreads(evaluations: list[dict]) -> dict:
     return out
 
 
-def resumes_set(resume: str | bool | None, overwrite: bool) -> bool:
-    """Whether a set of runs (seeds, a grid, a curve) continues an interrupted one; a set takes no checkpoint."""
+def check_apart(data: Path, out: Path) -> None:
+    """Refuses (one line, before anything is created) an output folder inside the data a run reads, or one that
+    holds it: nothing a run writes or clears may touch its data."""
+    data, out = Path(data).resolve(), Path(out).resolve()
+    if out.is_relative_to(data) or data.is_relative_to(out):
+        where = "inside the data root" if out.is_relative_to(data) else "around the data root"
+        raise RunFolderError(f"--out {out} lies {where} {data}; runs never write into their data")
+
+
+def start_set(out: Path, data: Path, resume: str | bool | None, overwrite: bool) -> bool:
+    """Checks and takes the folder of a set of runs (seeds, a grid, a curve) once, before any of them starts:
+    a fresh set clears it (``overwrite``), a resumed one (``resume``: True or "latest"; a set takes no
+    checkpoint) keeps it. Returns whether the set resumes."""
     if resume not in (None, False, True, "latest"):
         raise cli.UsageError("--resume for a set of runs takes no checkpoint: each run resumes its own last.pt")
     if resume and overwrite:
         raise cli.UsageError("--resume continues a run and --overwrite replaces it: give one of them")
+    check_apart(data, out)
+    if resume:
+        claim_folder(out, clear=False)
+    else:
+        prepare_run(out, None, overwrite, "set", {})
     return bool(resume)
 
 
@@ -207,9 +238,10 @@ def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Pa
     spread over the seeds of every number each run reports for its validation and test splits. Returns
     {"runs": [metrics per seed], "summary": the content of seeds.json}."""
     out = Path(out)
-    resume = resumes_set(options.pop("resume", None), options.get("overwrite", False))
-    if not resume:  # a fresh set of seeds: the folder is checked (and cleared) once, here
-        prepare_run(out, None, options.pop("overwrite", False), "seeds", {})
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise cli.UsageError(f"--seeds {' '.join(map(str, seeds))}: seed {repeated[0]} is given twice")
+    resume = start_set(out, Path(data), options.pop("resume", None), options.pop("overwrite", False))
     runs = run_jobs([Job(train, Path(data), out / f"seed{s}",
                          {**options, "seed": s, **continuation(out / f"seed{s}", resume)}) for s in seeds], parallel)
     first = runs[0]
@@ -220,6 +252,7 @@ def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Pa
                **{split: spreads([m[split] for m in runs]) for split in ("validation", "test")
                   if all(m.get(split) for m in runs)}}
     atomic.write_json(summary, out / "seeds.json")
+    release_folder(out)
     return {"runs": runs, "summary": summary}
 
 
@@ -230,9 +263,7 @@ def grid_search(train: Callable[..., dict], data: str | Path, out: str | Path, g
     OUT/sweep.csv and OUT/sweep.md; returns (names, configurations, table rows, index of the chosen one).
     ``options["resume"]`` (any value) continues an interrupted grid, each run from its own last.pt."""
     out = Path(out)
-    resume = resumes_set(options.get("resume"), options.get("overwrite", False))
-    if not resume:
-        prepare_run(out, None, options.get("overwrite", False), "sweep", {})
+    resume = start_set(out, Path(data), options.get("resume"), options.get("overwrite", False))
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
     runs = run_jobs([Job(train, Path(data), out / name, {**options, **c, **continuation(out / name, resume)})
@@ -246,6 +277,7 @@ def grid_search(train: Callable[..., dict], data: str | Path, out: str | Path, g
             for k, (name, c, m) in enumerate(zip(names, configs, runs))]
     atomic.write_csv(rows, out / "sweep.csv")
     atomic.write_text(cli.markdown_table(rows), out / "sweep.md")
+    release_folder(out)
     return names, configs, rows, chosen
 
 
@@ -265,6 +297,16 @@ def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, se
 
     def body() -> int:
         keep_freed_memory()
+        try:
+            return train_once_or_over_seeds()
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.main turns it into cli.Terminated)
+            folder, epoch = last_checkpoint()
+            print(f"interrupted: epoch {epoch} is kept in {folder / 'last.pt'}; the same command with --resume "
+                  f"continues it" if epoch else "interrupted before an epoch of the run finished: nothing of it "
+                  "was kept", file=sys.stderr)
+            return 143 if isinstance(stop, cli.Terminated) else 130
+
+    def train_once_or_over_seeds() -> int:
         if seeds is None:
             metrics = train(data, out, **options)
             return cli.finish(f"{summarize(metrics)}; outputs in {out}", metrics["fit"]["complete"],

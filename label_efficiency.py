@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hw6 import experiment, train_segmentation
 from hw6.datasets import data_label
-from hw6.engine import prepare_run
+from hw6.engine import release_folder
 from hw6.kit import atomic, cli, figures, stats
 
 FRACTIONS = [0.1, 0.25, 0.5, 1.0]
@@ -29,9 +29,11 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
     ``resume`` continues an interrupted set (each run from its own last.pt).
     Returns {"rows": one per run, "comparison": per fraction, the two spreads and whether they differ,
     "wall_seconds": summed over the runs}."""
-    out, resume = Path(out), experiment.resumes_set(resume, overwrite)
-    if not resume:
-        prepare_run(out, None, overwrite, "label-efficiency", {})
+    if len(set(fractions)) != len(fractions) or len(set(seeds)) != len(seeds):
+        raise cli.UsageError(f"--fractions {' '.join(map(str, fractions))} --seeds {' '.join(map(str, seeds))}: "
+                             f"a value is given twice")
+    out = Path(out)
+    resume = experiment.start_set(out, Path(data), resume, overwrite)
     keys = [(init, f, s) for init in INITS for f in fractions for s in seeds]
     jobs = [experiment.Job(train_segmentation.train, Path(data), out / f"{init}_f{f}_s{s}",
                            {**options, "init_from": None if init == "scratch" else Path(init_from),
@@ -52,6 +54,7 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
                               out / "label_efficiency.png", f"Label efficiency, {len(seeds)} seeds ({data_label(data)})")
     comparison = [{"fraction": f, "scratch": score["scratch", f], "pretrained": score["pretrained", f],
                    "finding": stats.is_finding(score["pretrained", f], score["scratch", f])} for f in fractions]
+    release_folder(out)
     return {"rows": rows, "comparison": comparison, "wall_seconds": sum(m["wall_seconds"] for m in runs)}
 
 

@@ -103,6 +103,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     sizes = [o["image_size"]] + ([None] if o["full_size_epochs"] else [])  # one entry per phase
     phases = [{s: EndoSegDataset(data, s, size) for s in ("train", "validation", "test")} for size in sizes]
     train_ds = phases[0]["train"]
+    run.check_data(train_ds.fingerprint)
     positions = training_frames(train_ds, o)
     model = UNet(3, train_ds.num_classes, o["batch_norm"])
     init = load_pretrained(model, Path(o["init_from"])) if o["init_from"] else None

@@ -23,7 +23,7 @@ from torchvision.models import VGG16_Weights, vgg16
 
 from hw6 import experiment
 from hw6.augment import random_shift_flip
-from hw6.datasets import TensorItems, load_fashion_mnist
+from hw6.datasets import TensorItems, fashion_fingerprint, load_fashion_mnist
 from hw6.engine import Evaluation, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, unwrap
 from hw6.kit import cli, figures
 from hw6.kit.errors import DataError
@@ -55,39 +55,50 @@ def preprocess(images: torch.Tensor, size: tuple[int, int], imagenet: bool) -> t
 
 
 def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]:
-    """VGG16 with a fresh 10-class last layer; ImageNet weights from ``weights`` (a local state dict) or
-    torchvision's cache/download when ``pretrained``. Returns the model and a description of the weights."""
+    """VGG16 with a fresh 10-class last layer; ImageNet weights when ``pretrained``, from ``weights`` (a local
+    state dict) or torchvision's file in $TORCH_HOME/hub/checkpoints (downloaded there when absent and a
+    network allows). Either file is read with ``weights_only=True`` (tensors only: no code can run), the
+    cached one only after its SHA-256 matches the prefix in torchvision's file name. Returns the model and a
+    description of the weights: ``imagenet_official`` says whether the file's SHA-256 is torchvision's."""
     if not pretrained:
         return vgg16(weights=None, num_classes=10), {"weights": "random init"}
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise DataError(f"{weights}: weights file not found")
-        sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception:
-            raise DataError(f"{weights}: not a readable state dict") from None
-        source = Path(weights).name
-    else:
-        try:
-            state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True, check_hash=True)
-        except Exception as exc:
-            raise DataError(
-                f"ImageNet VGG16 weights unavailable (not in $TORCH_HOME and download failed: {type(exc).__name__}); "
-                f"fetch {VGG16_Weights.IMAGENET1K_V1.url} where a network is, then pass --weights PATH or "
-                f"put it in $TORCH_HOME/hub/checkpoints/") from None
-        sha256, source = None, "torchvision VGG16_Weights.IMAGENET1K_V1"
+    path = Path(weights) if weights is not None else torchvision_weights_file()
+    if not path.is_file():
+        raise DataError(f"{path}: weights file not found")
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    official = sha256.startswith(IMAGENET_SHA256_PREFIX)
+    if weights is None and not official:
+        raise DataError(f"{path}: SHA-256 {sha256[:12]}... is not torchvision's {IMAGENET_SHA256_PREFIX}: a damaged "
+                        f"or replaced file; delete it, or pass --weights PATH to use it anyway")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise DataError(f"{path}: not a readable state dict (only tensors are loaded)") from None
     model = vgg16(weights=None)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError):
-        raise DataError(f"{source}: not a VGG16 state dict") from None
+        raise DataError(f"{path.name}: not a VGG16 state dict") from None
     model.classifier[6] = nn.Linear(4096, 10)
-    official = sha256 is None or sha256.startswith(IMAGENET_SHA256_PREFIX)
-    if sha256 is not None:
-        print(f"weights {source}: SHA-256 {sha256[:12]}... {'matches' if official else 'does NOT match'} torchvision's "
-              f"{IMAGENET_SHA256_PREFIX}")
-    return model, {"weights": source, "sha256": sha256, "imagenet_official": official}
+    print(f"weights {path.name}: SHA-256 {sha256[:12]}... {'matches' if official else 'does NOT match'} torchvision's "
+          f"{IMAGENET_SHA256_PREFIX}")
+    return model, {"weights": path.name, "sha256": sha256, "imagenet_official": official}
+
+
+def torchvision_weights_file() -> Path:
+    """torchvision's cached vgg16-397923af.pth, downloaded first when absent (its hash checked by the download);
+    one line saying what to do when that is impossible."""
+    url = VGG16_Weights.IMAGENET1K_V1.url
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=IMAGENET_SHA256_PREFIX, progress=False)
+        except Exception as exc:
+            raise DataError(f"ImageNet VGG16 weights unavailable (not in torchvision's cache and the download failed: "
+                            f"{type(exc).__name__}); fetch {url} where a network is, then pass --weights PATH "
+                            f"(or set HW6_VGG16_WEIGHTS)") from None
+    return path
 
 
 class FrozenThenTrainable(nn.Module):
@@ -176,10 +187,11 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains VGG16 on Fashion-MNIST in ``options["mode"]``; returns the metrics.json content.
     ``limit``/``test_limit``: the first N training/test images."""
     o = resolve_options(**options)
-    run = experiment.start("vgg16", data, out, o)
+    run = experiment.start("vgg16", data, out, o, reads=Path(data) / "FashionMNIST")
     size, mode = o["image_size"], o["mode"]
     train_set, test_set = (TensorItems(*(t[:limit] for t in load_fashion_mnist(data, train=split)))
                            for split, limit in ((True, o["limit"]), (False, o["test_limit"])))
+    run.check_data(fashion_fingerprint(data))
     model, weights = load_vgg16(mode != "scratch", o["weights"])
     frozen, trainable = split_vgg(model, mode)
     cached = mode in ("frozen", "finetune-fc") and o["cache"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -15,9 +16,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from hw6.kit.errors import DiskFull
+
 # The process's umask, read once: files made by mkstemp are 0600, and are given what open() would give.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# In a run folder (engine.prepare_run creates it): the names of the files this project wrote there, one a line.
+# --overwrite deletes those and nothing else.
+MANIFEST = ".hw6-outputs"
 
 
 @contextmanager
@@ -32,10 +38,29 @@ def replacing(path: str | Path, mode: str = "wb") -> Iterator[io.IOBase]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        _record(path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if _no_space(exc):
+            raise DiskFull(f"{path.parent}: no space left to write {path.name}; the previous {path.name}, if any, "
+                           f"is intact") from None
         raise
+
+
+def _no_space(exc: BaseException) -> bool:
+    """A full disk or quota, as an OSError or as torch.save's RuntimeError around one."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, RuntimeError) and ("No space left" in str(exc) or "error code: 28" in str(exc))
+
+
+def _record(path: Path) -> None:
+    """Lists ``path`` in its folder's manifest, where the folder is a run folder (it has one)."""
+    manifest = path.parent / MANIFEST
+    if manifest.is_file() and path.name not in manifest.read_text().splitlines():
+        with open(manifest, "a", encoding="utf-8") as f:
+            f.write(path.name + "\n")
 
 
 def save_torch(obj: object, path: str | Path) -> None:

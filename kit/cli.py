@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -165,15 +166,26 @@ def plain_warnings() -> None:
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like Ctrl-C's KeyboardInterrupt: every file is written whole
+    (kit.atomic), so stopping anywhere leaves the previous complete files."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(run_cli: Callable[[], int | None]) -> None:
-    """Runs a script's CLI body; expected errors become ``error: <one line>`` on stderr and exit status 2."""
+    """Runs a script's CLI body; expected errors become ``error: <one line>`` on stderr and exit status 2;
+    Ctrl-C and SIGTERM stop it with one line (exit 130 and 143) unless the body says more itself."""
     plain_warnings()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = run_cli()
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: the last completed epoch is in OUT/last.pt; continue with --resume", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as stop:
+        print("interrupted: every file written so far is complete; run the command again", file=sys.stderr)
+        sys.exit(143 if isinstance(stop, Terminated) else 130)
     sys.exit(code or 0)

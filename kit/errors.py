@@ -23,4 +23,8 @@ class DeviceUnavailable(Exception):
     """The requested device does not exist on this machine."""
 
 
-EXPECTED_ERRORS = (UsageError, DataError, CheckpointError, RunFolderError, DeviceUnavailable)
+class DiskFull(OSError):
+    """A write that found no space left (kit.atomic); the file it was to replace is intact."""
+
+
+EXPECTED_ERRORS = (UsageError, DataError, CheckpointError, RunFolderError, DeviceUnavailable, DiskFull)

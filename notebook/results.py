@@ -4,7 +4,9 @@ it finishes, so an interrupted notebook keeps what it had computed), each sectio
 figures it shows. The cells themselves call the experiments' ``train`` functions."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from hw6 import experiment, synthetic_endo, transfer_vgg
 from hw6.datasets import DataError, check_root, data_label, is_synthetic
 from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
+from hw6.kit.errors import DeviceUnavailable
 
 # The generated default data of each profile, used only when no DATA_ROOT is given (counts and stored size).
 SYNTHETIC = {
@@ -28,6 +31,29 @@ SYNTHETIC = {
 }
 KEPT_OPTIONS = ("recipe", "loss", "dice_batch", "monitor", "augment", "scheduler", "tta", "min_region", "lr",
                 "batch_size", "epochs", "patience", "image_size", "init_from")
+
+
+def check_parameters(profile: str, profiles: dict, device: str, parallel: str, out: str, data_root: str,
+                     vgg16_weights: str) -> None:
+    """The notebook's parameters, checked before any cell trains: each bad one is one line naming its HW6_
+    variable (``tools/run_notebook.py`` runs the same check before it starts the kernel)."""
+    if profile not in profiles:
+        raise cli.UsageError(f"HW6_PROFILE={profile}: choose one of {', '.join(profiles)}")
+    try:
+        cli.device(device)
+        setup_runtime(device)
+    except (argparse.ArgumentTypeError, DeviceUnavailable) as exc:
+        raise cli.UsageError(f"HW6_DEVICE={device}: {exc}") from None
+    most = 16 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else os.cpu_count() or 1
+    if parallel != "auto" and not (parallel.isdigit() and 1 <= int(parallel) <= most):
+        raise cli.UsageError(f"HW6_PARALLEL={parallel}: trainings at a time must be auto or a whole number from 1 to "
+                             f"{most} on this device")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise cli.UsageError(f"HW6_OUT={out}: is an existing file, not a folder")
+    if data_root and not Path(data_root).is_dir():
+        raise cli.UsageError(f"HW6_DATA_ROOT={data_root}: no such folder")
+    if vgg16_weights and not Path(vgg16_weights).is_file():
+        raise cli.UsageError(f"HW6_VGG16_WEIGHTS={vgg16_weights}: no such file")
 
 
 def data_root(data_root: str, profile: str, out: Path) -> Path:

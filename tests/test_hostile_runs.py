@@ -114,11 +114,194 @@ def test_out_holding_an_earlier_run_is_refused_without_resume_or_overwrite(root,
     assert _fingerprint(earlier) == before
 
 
-def test_overwrite_replaces_the_earlier_run_whole(root, earlier, capsys):
-    code, err = _run(train_segmentation, _seg(root, earlier, "--overwrite", "--lr", "1e-4"), capsys)
+def test_overwrite_replaces_the_earlier_run_and_keeps_what_the_user_put_there(root, earlier, capsys):
+    (earlier / "mine").mkdir()
+    (earlier / "mine" / "notes.md").write_text("precious")
+    with pytest.warns(UserWarning, match="kept 2 entries this project did not write: mine, sweep.csv"):
+        code, err = _run(train_segmentation, _seg(root, earlier, "--overwrite", "--lr", "1e-4"), capsys)
     assert code == 0, err
-    assert not (earlier / "sweep.csv").exists()  # nothing of the earlier run is left beside the new one
+    assert (earlier / "sweep.csv").read_text() == "stale" and (earlier / "mine" / "notes.md").read_text() == "precious"
     assert json.loads((earlier / "metrics.json").read_text())["options"]["lr"] == 1e-4
+
+
+def test_overwrite_of_a_set_removes_the_seeds_it_no_longer_trains(root, tmp_path, capsys):
+    out = tmp_path / "set"
+    assert _run(train_segmentation, _seg(root, out, "--seeds", "0", "1"), capsys)[0] == 0
+    assert _run(train_segmentation, _seg(root, out, "--seeds", "0", "--overwrite"), capsys)[0] == 0
+    assert (out / "seed0" / "metrics.json").is_file() and not (out / "seed1").exists()
+
+
+@pytest.mark.parametrize("where", ["segmentation/train/99", "."])
+def test_out_inside_the_data_root_is_refused_without_a_trace(where, root, capsys):
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    code, err = _run(train_segmentation, _seg(root, root / where, "--overwrite"), capsys)
+    _assert_refused(code, err, "inside the data root")
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_out_holding_the_data_root_is_refused(root, capsys):
+    code, err = _run(train_segmentation, _seg(root, root.parent, "--overwrite"), capsys)
+    _assert_refused(code, err, "around the data root")
+    assert (root / "mapping.json").is_file()
+
+
+def test_repeated_seeds_are_refused_before_any_training(root, tmp_path, capsys):
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "s", "--seeds", "0", "0"), capsys)
+    _assert_refused(code, err, "seed 0 is given twice")
+    assert not (tmp_path / "s").exists()
+
+
+HOLD = """
+import sys
+from pathlib import Path
+from hw6 import engine
+engine.hold_folder(Path(sys.argv[1]))
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_one_run_per_folder_and_a_killed_holder_leaves_no_stale_lock(root, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, err = _run(train_segmentation, _seg(root, out), capsys)
+        _assert_refused(code, err, f"another run is writing there (pid {holder.pid})")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _run(train_segmentation, _seg(root, out), capsys)[0] == 0  # the lock died with its process
+
+
+def test_interrupt_before_the_first_epoch_says_nothing_was_kept(root, tmp_path, capsys, monkeypatch):
+    from hw6 import engine
+    from hw6.kit import cli
+
+    def stop(*args, **kwargs):
+        engine._last_saved[:] = [tmp_path / "x", 0]
+        raise cli.Terminated()
+    monkeypatch.setattr(train_segmentation, "train", stop)
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "x"), capsys)
+    assert code == 143 and "nothing of it was kept" in err and "last.pt" not in err
+
+
+def test_interrupt_after_an_epoch_names_the_checkpoint_and_the_resume(root, tmp_path, capsys, monkeypatch):
+    from hw6 import engine
+
+    def stop(*args, **kwargs):
+        engine._last_saved[:] = [tmp_path / "x", 3]
+        raise KeyboardInterrupt()
+    monkeypatch.setattr(train_segmentation, "train", stop)
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "x"), capsys)
+    assert code == 130 and f"epoch 3 is kept in {tmp_path / 'x' / 'last.pt'}" in err and "--resume" in err
+
+
+def test_sigterm_stops_a_command_with_one_line():
+    import subprocess
+    import sys
+
+    code = "import os, signal\nfrom hw6.kit import cli\ncli.main(lambda: os.kill(os.getpid(), signal.SIGTERM))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 143 and result.stderr.strip().startswith("interrupted:")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_full_disk_is_one_line_and_the_previous_file_stays(tmp_path, monkeypatch):
+    import errno
+
+    from hw6.kit import atomic
+    from hw6.kit.errors import DiskFull
+
+    atomic.save_torch({"epoch": 1}, tmp_path / "last.pt")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(DiskFull, match="no space left to write last.pt"):
+        atomic.save_torch({"epoch": 2}, tmp_path / "last.pt")
+    assert torch.load(tmp_path / "last.pt")["epoch"] == 1 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_resume_after_the_training_files_changed_is_refused(root, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _run(train_segmentation, _seg(root, out, "--epochs", "1"), capsys)[0] == 0
+    frame = next((root / "segmentation" / "train").glob("*/*_input.jpg"))
+    Image.open(frame).rotate(90).save(frame)  # same name, other content
+    code, err = _run(train_segmentation, _seg(root, out, "--epochs", "2", "--resume"), capsys)
+    _assert_refused(code, err, "training files")
+
+
+def test_a_mapping_with_one_class_is_refused(tmp_path, capsys):
+    root = make_root(tmp_path / "one", mapping={"0": "Background_Tissue"})
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "o"), capsys)
+    _assert_refused(code, err, "at least two classes")
+
+
+def test_a_16_bit_frame_is_refused_not_read_as_white(root, tmp_path, capsys):
+    frame = next((root / "segmentation" / "train").glob("*/*_input.jpg"))
+    Image.fromarray(np.full((16, 24), 40000, dtype=np.uint16)).save(frame.with_suffix(".png"), format="PNG")
+    frame.with_suffix(".png").replace(frame)  # a 16-bit PNG under the .jpg name
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "o"), capsys)
+    _assert_refused(code, err, "16-bit")
+
+
+def test_a_swapped_decode_cache_entry_is_decoded_again(root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HW6_CACHE_DIR", str(tmp_path / "cache"))
+    train, test = EndoSegDataset(root, "train"), EndoSegDataset(root, "test")
+    entries = {p.stat().st_mtime_ns: p for p in (tmp_path / "cache").glob("*.pt")}
+    first, second = sorted(entries.values(), key=lambda p: p.stat().st_mtime_ns)
+    second.write_bytes(first.read_bytes())  # the test split's entry now holds the training frames
+    again = EndoSegDataset(root, "test")
+    assert torch.equal(again.images, test.images) and not torch.equal(again.images, train.images)
+
+
+def test_fashion_labels_that_do_not_fit_their_images_are_refused(tmp_path, capsys):
+    fashion = write_tiny_fashion(tmp_path / "f", 64)
+    labels = fashion / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[8] = 12  # a label out of range
+    labels.write_bytes(bytes(data))
+    code, err = _run(transfer_vgg, ["--mode", "scratch", "--data", str(fashion), "--out", str(tmp_path / "o")], capsys)
+    _assert_refused(code, err, "labels must lie in 0-9")
+    labels.write_bytes(bytes(data[:8]) + b"\x01" * 10)
+    header = bytearray(labels.read_bytes())
+    header[4:8] = (10).to_bytes(4, "big")
+    labels.write_bytes(bytes(header))
+    code, err = _run(transfer_vgg, ["--mode", "scratch", "--data", str(fashion), "--out", str(tmp_path / "o")], capsys)
+    _assert_refused(code, err, "labels for the 64 images")
+
+
+def test_a_pickle_in_torchvisions_weights_cache_never_runs(tmp_path, monkeypatch):
+    import pickle
+
+    from hw6.transfer_vgg import load_vgg16
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.write_text, (marker, "code ran"))
+    cache = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "vgg16-397923af.pth").write_bytes(pickle.dumps(Payload()))
+    try:
+        with pytest.raises(DataError, match="is not torchvision's 397923af"):
+            load_vgg16(True, None)
+        assert not marker.exists()
+        # a file whose SHA-256 does match is read (tensors only) and recorded as torchvision's
+        state = cache / "vgg16-397923af.pth"
+        torch.save(__import__("torchvision").models.vgg16().state_dict(), state)
+        monkeypatch.setattr(transfer_vgg, "IMAGENET_SHA256_PREFIX", hashlib.sha256(state.read_bytes()).hexdigest()[:8])
+        _, info = load_vgg16(True, None)
+        assert info["imagenet_official"] is True and info["weights"] == "vgg16-397923af.pth"
+    finally:
+        (cache / "vgg16-397923af.pth").unlink()
 
 
 def test_out_holding_other_files_is_never_deleted(root, tmp_path, capsys):
@@ -280,3 +463,39 @@ def test_predict_bad_device_and_min_region(model, tmp_path, capsys):
     for argv, fragment in ((["--device", "tpu"], "--device"), (["--min-region", "2"], "--min-region")):
         code, err = _run(predict, [*base, *argv], capsys)
         _assert_refused(code, err, fragment)
+
+
+NOTEBOOK_PARAMETERS = [
+    ({"HW6_PROFILE": "huge"}, "HW6_PROFILE=huge"),
+    ({"HW6_PARALLEL": "abc"}, "HW6_PARALLEL=abc"),
+    ({"HW6_PARALLEL": "0"}, "HW6_PARALLEL=0"),
+    ({"HW6_PARALLEL": "-1"}, "HW6_PARALLEL=-1"),
+    ({"HW6_PARALLEL": "1000"}, "HW6_PARALLEL=1000"),
+    ({"HW6_DEVICE": "tpu"}, "HW6_DEVICE=tpu"),
+    ({"HW6_DATA_ROOT": "/no/such/root"}, "HW6_DATA_ROOT=/no/such/root"),
+    ({"HW6_VGG16_WEIGHTS": "/no/such.pth"}, "HW6_VGG16_WEIGHTS=/no/such.pth"),
+] + ([({"HW6_DEVICE": "cuda"}, "HW6_DEVICE=cuda")] if not torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("env, fragment", NOTEBOOK_PARAMETERS)
+def test_bad_notebook_parameters_are_one_line_before_a_kernel_starts(env, fragment, tmp_path, monkeypatch, capsys):
+    from hw6.tools import run_notebook
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(run_notebook, "execute", lambda *a, **k: pytest.fail("a kernel was started"))
+    code, err = _run(run_notebook, ["--output", str(tmp_path / "nb.ipynb")], capsys)
+    _assert_refused(code, err, fragment)
+
+
+def test_bad_notebook_files_and_out_are_one_line(tmp_path, monkeypatch, capsys):
+    from hw6.tools import run_notebook
+
+    monkeypatch.setattr(run_notebook, "execute", lambda *a, **k: pytest.fail("a kernel was started"))
+    (tmp_path / "notjson.ipynb").write_text("{ not json")
+    (tmp_path / "file").write_text("x")
+    for argv, fragment in ((["--notebook", str(tmp_path / "missing.ipynb")], "no such file"),
+                           (["--notebook", str(tmp_path / "notjson.ipynb")], "not a Jupyter notebook")):
+        _assert_refused(*_run(run_notebook, argv, capsys), fragment)
+    monkeypatch.setenv("HW6_OUT", str(tmp_path / "file"))
+    _assert_refused(*_run(run_notebook, ["--output", str(tmp_path / "o.ipynb")], capsys), "HW6_OUT=")

@@ -9,6 +9,7 @@ the run; the notebook is still saved with every output up to the failure, and th
 """
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from hw6.kit import atomic, cli
+from hw6.notebook import results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,12 +53,40 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["HW6_PROFILE"] = args.profile
     os.environ.setdefault("HW6_PROGRESS", "0")
     output = args.output or args.notebook
+
+    def body() -> int:
+        check(args.notebook)
+        try:
+            seconds = execute(args.notebook, output)
+        except CellExecutionError as exc:
+            print(f"error: a notebook cell failed; outputs up to it are in {output}\n{str(exc)[-2000:]}",
+                  file=sys.stderr)
+            return 1
+        print(f"executed {args.notebook.name} in {seconds / 60:.1f} min; saved {output}")
+        return 0
+
+    cli.main(body)
+
+
+def check(notebook: Path) -> None:
+    """The notebook and its HW6_* parameters, checked before a kernel starts (one line each): the file is a
+    notebook with a parameter cell, and the values pass ``results.check_parameters`` with the profiles that
+    cell defines (read as syntax, never run)."""
     try:
-        seconds = execute(args.notebook, output)
-    except CellExecutionError as exc:
-        print(f"error: a notebook cell failed; outputs up to it are in {output}\n{str(exc)[-2000:]}", file=sys.stderr)
-        sys.exit(1)
-    print(f"executed {args.notebook.name} in {seconds / 60:.1f} min; saved {output}")
+        nb = nbformat.read(notebook, as_version=4)
+    except FileNotFoundError:
+        raise cli.UsageError(f"--notebook {notebook}: no such file") from None
+    except Exception as exc:
+        raise cli.UsageError(f"--notebook {notebook}: not a Jupyter notebook ({type(exc).__name__})") from None
+    cells = [c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    profiles = [node.value for cell in cells for node in ast.walk(ast.parse(cell)) if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", "") == "PROFILES" for t in node.targets) and isinstance(node.value, ast.Dict)]
+    if len(profiles) != 1:
+        raise cli.UsageError(f"--notebook {notebook}: no parameter cell defining PROFILES")
+    names = {key.value: None for key in profiles[0].keys if isinstance(key, ast.Constant)}
+    env = os.environ.get
+    results.check_parameters(env("HW6_PROFILE", "quick"), names, env("HW6_DEVICE", "auto"), env("HW6_PARALLEL", "auto"),
+                             env("HW6_OUT", "results"), env("HW6_DATA_ROOT", ""), env("HW6_VGG16_WEIGHTS", ""))
 
 
 if __name__ == "__main__":
