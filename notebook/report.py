@@ -367,8 +367,15 @@ class PageWriter:
         self._lines(caption_lines, 7.5, style="italic")
 
 
+REPORT_CREATOR = "hw6 notebook/report.py"  # in the PDF's metadata: a report.pdf without it is not ours to replace
+
+
 def render(blocks: list[Block], pdf_path: Path) -> None:
-    with atomic.replacing(pdf_path) as f, PdfPages(f) as pdf:
+    """Writes the blocks as a PDF; refuses (one line) to replace a file of that name this project did not write."""
+    if pdf_path.exists() and f"/Creator ({REPORT_CREATOR})".encode() not in pdf_path.read_bytes():
+        raise cli.UsageError(f"{pdf_path}: exists and was not written by this project's report; move it or pass "
+                             f"another --pdf")
+    with atomic.replacing(pdf_path) as f, PdfPages(f, metadata={"Creator": REPORT_CREATOR}) as pdf:
         pages = PageWriter(pdf)
         for b in blocks:
             pages.block(b)

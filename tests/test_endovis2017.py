@@ -47,3 +47,21 @@ def test_converter_refuses_unknown_instrument_and_missing_sequence(tmp_path):
     (release / "instrument_dataset_1" / "ground_truth" / "Mystery_Tool_labels").mkdir()
     with pytest.raises(DataError, match="Mystery_Tool_labels: unknown instrument type"):
         endovis2017.convert(release, tmp_path / "o2", val=[], test=[])
+
+
+def test_converter_refuses_a_used_or_nested_target_and_leaves_nothing_half_written(tmp_path):
+    from hw6.kit.errors import UsageError
+
+    release = fake_release(tmp_path / "release", sequences=(1, 2), frames=1)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "mine.txt").write_text("keep")
+    with pytest.raises(UsageError, match="not empty"):
+        endovis2017.convert(release, tmp_path / "root", val=[2], test=[])
+    with pytest.raises(UsageError, match="inside"):
+        endovis2017.convert(release, release / "converted", val=[2], test=[])
+    assert not (release / "converted").exists() and (tmp_path / "root" / "mine.txt").read_text() == "keep"
+    bad = release / "instrument_dataset_2" / "left_frames" / "frame000.png"
+    bad.write_bytes(bad.read_bytes()[:100])  # truncated: the second sequence fails after the first was written
+    with pytest.raises(DataError, match="frame000.png"):
+        endovis2017.convert(release, tmp_path / "new", val=[2], test=[])
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new.partial-*"))

@@ -72,6 +72,16 @@ def test_course_data_download_is_verified_and_unpacked_outside_the_repository(tm
         got = fetch_data.course_data(tmp_path / "home", url, fetch_data.digest(root))
         assert got == tmp_path / "home" / "endo-real" and (got / "mapping.json").read_bytes() == (root / "mapping.json").read_bytes()
         assert fetch_data.digest(got) == fetch_data.digest(root)
+        (got / "notes.txt").write_text("mine")  # a verified copy with a user's file: kept, and named
+        assert fetch_data.course_data(tmp_path / "home", url, fetch_data.digest(root)) == got
+        (got / "mapping.json").write_text("{}")  # no longer the course data: refused, nothing deleted
+        with pytest.raises(DataError, match="holds other files"):
+            fetch_data.course_data(tmp_path / "home", url, fetch_data.digest(root))
+        assert (got / "notes.txt").read_text() == "mine"
+        (tmp_path / "linked").mkdir()
+        (tmp_path / "linked" / "endo-real").symlink_to(got)
+        with pytest.raises(DataError, match="is a link"):
+            fetch_data.course_data(tmp_path / "linked", url, fetch_data.digest(root))
         with pytest.raises(DataError, match="offline"):
             fetch_data.course_data(tmp_path / "x", f"http://127.0.0.1:{server.server_port}/missing.zip", "0" * 64)
     finally:

@@ -499,3 +499,25 @@ def test_bad_notebook_files_and_out_are_one_line(tmp_path, monkeypatch, capsys):
         _assert_refused(*_run(run_notebook, argv, capsys), fragment)
     monkeypatch.setenv("HW6_OUT", str(tmp_path / "file"))
     _assert_refused(*_run(run_notebook, ["--output", str(tmp_path / "o.ipynb")], capsys), "HW6_OUT=")
+
+
+def test_predict_refuses_a_truncated_frame_before_writing_anything(model, root, tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, path in enumerate(sorted((root / "segmentation" / "test").glob("*/*_input.jpg"))):
+        (frames / f"{k}.jpg").write_bytes(path.read_bytes())
+    (frames / "1.jpg").write_bytes((frames / "1.jpg").read_bytes()[:60])
+    code, err = _run(predict, ["--weights", str(model), "--input", str(frames), "--out", str(tmp_path / "pred")], capsys)
+    _assert_refused(code, err, "1.jpg")
+    assert not (tmp_path / "pred").exists() or not any((tmp_path / "pred").rglob("*.png"))
+
+
+def test_report_never_replaces_a_pdf_it_did_not_write(tmp_path):
+    from hw6.notebook import report
+
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 the user's own")
+    with pytest.raises(report.cli.UsageError, match="not written by this project"):
+        report.render([report.Block("text", "x")], tmp_path / "report.pdf")
+    assert (tmp_path / "report.pdf").read_bytes() == b"%PDF-1.4 the user's own"
+    report.render([report.Block("text", "x")], tmp_path / "ours.pdf")
+    report.render([report.Block("text", "y")], tmp_path / "ours.pdf")  # its own report it replaces

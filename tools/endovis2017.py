@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +69,28 @@ def convert_frame(frame_path: Path, label_folders: list[Path]) -> tuple[Image.Im
 
 
 def convert(release: str | Path, out: str | Path, val: list[int], test: list[int]) -> dict[str, int]:
-    """Writes the data root; returns the number of frames per split."""
-    release, out = Path(release), Path(out)
+    """Writes the data root whole or not at all (into a hidden sibling folder, renamed to ``out`` at the end);
+    refuses a non-empty ``out`` and one inside the release (or around it). Returns the frames per split."""
+    release, final = Path(release), Path(out)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise cli.UsageError(f"--out {final}: exists and is not empty; the converter writes only a new data root")
+    if final.resolve().is_relative_to(release.resolve()) or release.resolve().is_relative_to(final.resolve()):
+        raise cli.UsageError(f"--out {final} lies inside (or around) the release {release}; choose a folder apart")
     seqs = sequences(release)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    try:
+        counts = _write(seqs, out, val, test)
+        if final.exists():
+            final.rmdir()  # the empty folder checked above
+        out.rename(final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # only the hidden folder this call made; gone after the rename
+    return counts
+
+
+def _write(seqs: dict[int, Path], out: Path, val: list[int], test: list[int]) -> dict[str, int]:
+    release = next(iter(seqs.values())).parent
     for k in val + test:
         if k not in seqs:
             raise DataError(f"{release}: instrument_dataset_{k} (asked for as a validation/test sequence) is missing")

@@ -47,9 +47,18 @@ def course_data(out: str | Path = DEFAULT_OUT, url: str = ARCHIVE_URL, expected:
                 timeout: float = 60) -> Path:
     """OUT/endo-real, downloaded and verified (kept and re-verified if it is already there)."""
     root = Path(out).expanduser() / "endo-real"
-    if root.is_dir() and digest(root) == expected:
-        print(f"course data already in {root}, verified")
-        return root
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise DataError(f"{root}: is a link or a file, not a folder this command made; move it or choose another --out")
+    if root.is_dir() and any(root.iterdir()):
+        if digest(root) == expected:
+            covered = set(data_files(root))
+            others = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+                            and p not in covered and p.name != ".DS_Store")  # .DS_Store files come with the course's
+            print(f"course data already in {root}, verified" + (f"; {len(others)} other file(s) there are not part "
+                                                                 f"of it: {', '.join(others[:3])}" if others else ""))
+            return root
+        raise DataError(f"{root}: holds other files than the verified course data; move it or choose another --out "
+                        f"(nothing was changed)")
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "data.zip"
         try:
@@ -68,7 +77,7 @@ def course_data(out: str | Path = DEFAULT_OUT, url: str = ARCHIVE_URL, expected:
             raise DataError(f"{url}: the downloaded files differ from the pinned copy (digest {expected[:12]}...); "
                             f"nothing was kept")
         if root.exists():
-            shutil.rmtree(root)
+            root.rmdir()  # the empty folder checked above
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(unpacked[0]), root)
     print(f"course data downloaded to {root}, every file verified")

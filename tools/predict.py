@@ -82,6 +82,8 @@ def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", 
     """Writes ``<stem>_mask.png`` (grey levels of mapping.json) and ``<stem>_overlay.png`` per frame, mirroring
     the input tree under ``out``; returns the mask paths. ``tta``/``min_region``: None takes the run's own."""
     pairs, skipped = plan(Path(inputs), Path(out))
+    for frame_path, _ in pairs:  # every frame decodes (one line naming a bad one) before any output is written
+        open_image(frame_path, "RGB")
     runtime = setup_runtime(device, "fp32")
     model, meta = load_segmentation_model(weights, runtime.device)
     tta = meta["tta"] if tta is None else tta
