@@ -56,8 +56,9 @@ def random_affine(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
     scale = 0.9 + torch.rand(n, device=device) * 0.25
     theta = torch.zeros(n, 2, 3, device=device)
     # The sampling grid maps output to input coordinates: the inverse rotation and scale.
-    theta[:, 0, 0], theta[:, 0, 1] = angle.cos() / scale, -angle.sin() / scale
-    theta[:, 1, 0], theta[:, 1, 1] = angle.sin() / scale, angle.cos() / scale
+    aspect = images.shape[-2] / images.shape[-1]  # H / W: grid coordinates run -1..1 along both sides
+    theta[:, 0, 0], theta[:, 0, 1] = angle.cos() / scale, -angle.sin() / scale * aspect
+    theta[:, 1, 0], theta[:, 1, 1] = angle.sin() / scale / aspect, angle.cos() / scale
     theta[:, :, 2] = (torch.rand(n, 2, device=device) * 2 - 1) * 0.05 * 2  # [-1, 1] spans a side: 5% is 0.1
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     warped = F.grid_sample(images.float(), grid, mode="bilinear", align_corners=False).to(images.dtype)

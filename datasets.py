@@ -520,4 +520,4 @@ def load_fashion_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, tor
 def fashion_fingerprint(root: str | Path) -> str:
     """``fingerprint`` of the Fashion-MNIST files under ``root/FashionMNIST/raw`` (whichever are present)."""
     raw = Path(root) / "FashionMNIST" / "raw"
-    return fingerprint(sorted(p for p in raw.glob("*-ubyte*") if p.is_file()))
+    return fingerprint(sorted(p for p in raw.glob("*-ubyte") if p.is_file()))  # the files torchvision reads

@@ -237,6 +237,7 @@ UNSHAPING_OPTIONS = ("device", "workers", "progress", "resume", "overwrite")  # 
 LOCK = ".hw6-lock"  # flock'ed by the process writing a run folder; holds its pid
 _last_saved: list = [Path("."), 0]  # the folder of this process's latest fit, and its last epoch saved (0: none)
 _held: dict[Path, int] = {}  # the run folders this process writes: their lock files' descriptors
+_created: list[Path] = []  # the run folders this process created (``undo_empty_folders`` removes them if unused)
 
 
 def last_checkpoint() -> tuple[Path, int]:
@@ -290,9 +291,10 @@ def claim_folder(out: Path, clear: bool) -> None:
     this project wrote there (``remove_outputs``). Leaves the folder's manifest, so that every file written
     into it is listed; refuses (one line) a folder it cannot write."""
     try:
+        _created.extend(p for p in (out, *out.parents) if not p.exists())
         out.mkdir(parents=True, exist_ok=True)
         hold_folder(out)
-        if clear:
+        if clear and is_main_process():
             remove_outputs(out)
         (out / atomic.MANIFEST).touch()
         tempfile.TemporaryFile(dir=out).close()
@@ -317,6 +319,18 @@ def hold_folder(out: Path) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     _held[out.resolve()] = fd
+
+
+def undo_empty_folders() -> None:
+    """Removes the run folders this process created that hold nothing but their lock and manifest: a run
+    refused after it took its folder (bad data found while reading it) leaves no trace."""
+    for folder in sorted(_created, key=lambda p: -len(p.parts)):
+        if folder.is_dir() and {p.name for p in folder.iterdir()} <= {LOCK, atomic.MANIFEST}:
+            release_folder(folder)
+            for name in (LOCK, atomic.MANIFEST):
+                (folder / name).unlink(missing_ok=True)
+            folder.rmdir()
+    _created.clear()
 
 
 def release_folder(out: Path) -> None:

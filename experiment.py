@@ -32,9 +32,10 @@ from typing import Callable
 
 from hw6.datasets import data_label, is_synthetic
 from hw6.engine import (FitResult, Runtime, claim_folder, is_main_process, keep_freed_memory, last_checkpoint,
-                        load_checkpoint, prepare_run, release_folder, seed_everything, setup_runtime)
+                        load_checkpoint, prepare_run, release_folder, seed_everything, setup_runtime,
+                        undo_empty_folders)
 from hw6.kit import atomic, cli, stats
-from hw6.kit.errors import CheckpointError, RunFolderError
+from hw6.kit.errors import EXPECTED_ERRORS, CheckpointError, RunFolderError
 from hw6.unet import DOWNSAMPLING
 
 COMMON_DEFAULTS = dict(seed=0, device="auto", precision="auto", threads=0, limit=None, scheduler="none",
@@ -208,14 +209,18 @@ def check_apart(data: Path, out: Path) -> None:
         raise RunFolderError(f"--out {out} lies {where} {data}; runs never write into their data")
 
 
-def start_set(out: Path, data: Path, resume: str | bool | None, overwrite: bool) -> bool:
-    """Checks and takes the folder of a set of runs (seeds, a grid, a curve) once, before any of them starts:
-    a fresh set clears it (``overwrite``), a resumed one (``resume``: True or "latest"; a set takes no
-    checkpoint) keeps it. Returns whether the set resumes."""
+def check_set_options(resume: str | bool | None, overwrite: bool) -> None:
     if resume not in (None, False, True, "latest"):
         raise cli.UsageError("--resume for a set of runs takes no checkpoint: each run resumes its own last.pt")
     if resume and overwrite:
         raise cli.UsageError("--resume continues a run and --overwrite replaces it: give one of them")
+
+
+def start_set(out: Path, data: Path, resume: str | bool | None, overwrite: bool) -> bool:
+    """Checks and takes the folder of a set of runs (seeds, a grid, a curve) once, before any of them starts:
+    a fresh set clears it (``overwrite``), a resumed one (``resume``: True or "latest"; a set takes no
+    checkpoint) keeps it. Returns whether the set resumes."""
+    check_set_options(resume, overwrite)
     check_apart(data, out)
     if resume:
         claim_folder(out, clear=False)
@@ -242,8 +247,12 @@ def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Pa
     if repeated:
         raise cli.UsageError(f"--seeds {' '.join(map(str, seeds))}: seed {repeated[0]} is given twice")
     resume = start_set(out, Path(data), options.pop("resume", None), options.pop("overwrite", False))
-    runs = run_jobs([Job(train, Path(data), out / f"seed{s}",
-                         {**options, "seed": s, **continuation(out / f"seed{s}", resume)}) for s in seeds], parallel)
+    try:
+        runs = run_jobs([Job(train, Path(data), out / f"seed{s}", {**options, "seed": s,
+                                                                   **continuation(out / f"seed{s}", resume)})
+                         for s in seeds], parallel)
+    finally:
+        release_folder(out)  # the set's folder; a failed set leaves it to the next command
     first = runs[0]
     summary = {"experiment": first["experiment"], "seeds": seeds, "runs": [f"seed{s}" for s in seeds],
                "data": first["data"], "device": first["device"],
@@ -251,8 +260,8 @@ def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Pa
                "train_seconds": [m["fit"]["train_seconds"] for m in runs],
                **{split: spreads([m[split] for m in runs]) for split in ("validation", "test")
                   if all(m.get(split) for m in runs)}}
-    atomic.write_json(summary, out / "seeds.json")
-    release_folder(out)
+    if is_main_process():
+        atomic.write_json(summary, out / "seeds.json")
     return {"runs": runs, "summary": summary}
 
 
@@ -266,8 +275,11 @@ def grid_search(train: Callable[..., dict], data: str | Path, out: str | Path, g
     resume = start_set(out, Path(data), options.get("resume"), options.get("overwrite", False))
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
-    runs = run_jobs([Job(train, Path(data), out / name, {**options, **c, **continuation(out / name, resume)})
-                     for name, c in zip(names, configs)], parallel)
+    try:
+        runs = run_jobs([Job(train, Path(data), out / name, {**options, **c, **continuation(out / name, resume)})
+                         for name, c in zip(names, configs)], parallel)
+    finally:
+        release_folder(out)
     sign = 1 if monitor.endswith("loss") else -1
     chosen = min(range(len(runs)), key=lambda k: sign * runs[k]["fit"]["best_value"])
     rows = [{"config": name, **c, "monitor": monitor, "best_value": round(m["fit"]["best_value"], 4),
@@ -277,7 +289,6 @@ def grid_search(train: Callable[..., dict], data: str | Path, out: str | Path, g
             for k, (name, c, m) in enumerate(zip(names, configs, runs))]
     atomic.write_csv(rows, out / "sweep.csv")
     atomic.write_text(cli.markdown_table(rows), out / "sweep.md")
-    release_folder(out)
     return names, configs, rows, chosen
 
 
@@ -299,6 +310,9 @@ def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, se
         keep_freed_memory()
         try:
             return train_once_or_over_seeds()
+        except EXPECTED_ERRORS:
+            undo_empty_folders()
+            raise
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.main turns it into cli.Terminated)
             folder, epoch = last_checkpoint()
             print(f"interrupted: epoch {epoch} is kept in {folder / 'last.pt'}; the same command with --resume "
@@ -312,8 +326,9 @@ def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, se
             return cli.finish(f"{summarize(metrics)}; outputs in {out}", metrics["fit"]["complete"],
                               metrics["fit"]["stop_reason"], is_main_process())
         runs = train_over_seeds(train, data, out, seeds, **options)["runs"]
-        print("\n".join(f"seed {s}: {summarize(m)}" for s, m in zip(seeds, runs)))
+        if is_main_process():
+            print("\n".join(f"seed {s}: {summarize(m)}" for s, m in zip(seeds, runs)))
         return cli.finish(f"spread over seeds in {out / 'seeds.json'}", all(m["fit"]["complete"] for m in runs),
-                          "a seed's run is incomplete", True)
+                          "a seed's run is incomplete", is_main_process())
 
     cli.main(body)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hw6 import experiment, train_segmentation
 from hw6.datasets import data_label
-from hw6.engine import release_folder
+from hw6.engine import load_checkpoint, release_folder
 from hw6.kit import atomic, cli, figures, stats
 
 FRACTIONS = [0.1, 0.25, 0.5, 1.0]
@@ -33,13 +33,18 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
         raise cli.UsageError(f"--fractions {' '.join(map(str, fractions))} --seeds {' '.join(map(str, seeds))}: "
                              f"a value is given twice")
     out = Path(out)
+    experiment.check_set_options(resume, overwrite)
+    load_checkpoint(Path(init_from), mmap=True)  # refused before the set's folder is cleared
     resume = experiment.start_set(out, Path(data), resume, overwrite)
     keys = [(init, f, s) for init in INITS for f in fractions for s in seeds]
     jobs = [experiment.Job(train_segmentation.train, Path(data), out / f"{init}_f{f}_s{s}",
                            {**options, "init_from": None if init == "scratch" else Path(init_from),
                             "label_fraction": f, "seed": s,
                             **experiment.continuation(out / f"{init}_f{f}_s{s}", resume)}) for init, f, s in keys]
-    runs = experiment.run_jobs(jobs, parallel)
+    try:
+        runs = experiment.run_jobs(jobs, parallel)
+    finally:
+        release_folder(out)
     rows = [{"init": init, "fraction": f, "seed": s, "train_frames": m["details"]["train_frames"],
              "test_mean_instrument_dice": round(m["test"]["mean_instrument_dice"], 4),
              "test_assignment_dice": round(m["test"]["assignment_dice"], 4), "best_epoch": m["fit"]["best_epoch"]}
@@ -54,7 +59,6 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
                               out / "label_efficiency.png", f"Label efficiency, {len(seeds)} seeds ({data_label(data)})")
     comparison = [{"fraction": f, "scratch": score["scratch", f], "pretrained": score["pretrained", f],
                    "finding": stats.is_finding(score["pretrained", f], score["scratch", f])} for f in fractions]
-    release_folder(out)
     return {"rows": rows, "comparison": comparison, "wall_seconds": sum(m["wall_seconds"] for m in runs)}
 
 

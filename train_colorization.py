@@ -55,6 +55,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     run = experiment.start("colorization", data, out, o)
     train_ds = ColorizationDataset(data, "train", o["image_size"]).to(run.runtime.device)
     val_ds = ColorizationDataset(data, "validation", o["image_size"])
+    experiment.image_size(tuple(train_ds.grey.shape[-2:]), DOWNSAMPLING)
     run.check_data(train_ds.fingerprint)
     positions = list(range(len(train_ds)))[: o["limit"]]
     if o["batch_norm"]:

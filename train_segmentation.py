@@ -99,10 +99,14 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     ``options``: keys of DEFAULTS (``recipe`` first applies RECIPES[recipe]); ``test=False`` leaves the test
     split alone (the sweep looks at it only for the configuration it selects)."""
     o = resolve_options(**options)
+    if o["init_from"]:
+        load_checkpoint(Path(o["init_from"]), mmap=True)  # a bad checkpoint is refused before --overwrite clears
     run = experiment.start("segmentation", data, out, o)
     sizes = [o["image_size"]] + ([None] if o["full_size_epochs"] else [])  # one entry per phase
     phases = [{s: EndoSegDataset(data, s, size) for s in ("train", "validation", "test")} for size in sizes]
     train_ds = phases[0]["train"]
+    for phase in phases:  # the stored size too, when the run trains at it: the U-Net halves each side 3 times
+        experiment.image_size(tuple(phase["train"].images.shape[-2:]), DOWNSAMPLING)
     run.check_data(train_ds.fingerprint)
     positions = training_frames(train_ds, o)
     model = UNet(3, train_ds.num_classes, o["batch_norm"])

@@ -67,9 +67,6 @@ def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]
         raise DataError(f"{path}: weights file not found")
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     official = sha256.startswith(IMAGENET_SHA256_PREFIX)
-    if weights is None and not official:
-        raise DataError(f"{path}: SHA-256 {sha256[:12]}... is not torchvision's {IMAGENET_SHA256_PREFIX}: a damaged "
-                        f"or replaced file; delete it, or pass --weights PATH to use it anyway")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
@@ -86,8 +83,8 @@ def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]
 
 
 def torchvision_weights_file() -> Path:
-    """torchvision's cached vgg16-397923af.pth, downloaded first when absent (its hash checked by the download);
-    one line saying what to do when that is impossible."""
+    """torchvision's cached vgg16-397923af.pth, downloaded first when absent (its hash checked by the download),
+    refused (one line) unless its SHA-256 starts with the prefix in its name: a replaced file is never read."""
     url = VGG16_Weights.IMAGENET1K_V1.url
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
     if not path.is_file():
@@ -96,8 +93,11 @@ def torchvision_weights_file() -> Path:
             torch.hub.download_url_to_file(url, str(path), hash_prefix=IMAGENET_SHA256_PREFIX, progress=False)
         except Exception as exc:
             raise DataError(f"ImageNet VGG16 weights unavailable (not in torchvision's cache and the download failed: "
-                            f"{type(exc).__name__}); fetch {url} where a network is, then pass --weights PATH "
-                            f"(or set HW6_VGG16_WEIGHTS)") from None
+                            f"{type(exc).__name__}); fetch {url} where a network is, then pass --weights PATH") from None
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not sha256.startswith(IMAGENET_SHA256_PREFIX):
+        raise DataError(f"{path}: SHA-256 {sha256[:12]}... is not torchvision's {IMAGENET_SHA256_PREFIX}: a damaged "
+                        f"or replaced file; delete it, or pass --weights PATH to use it anyway")
     return path
 
 
@@ -187,12 +187,14 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains VGG16 on Fashion-MNIST in ``options["mode"]``; returns the metrics.json content.
     ``limit``/``test_limit``: the first N training/test images."""
     o = resolve_options(**options)
+    fashion = [load_fashion_mnist(data, train=split) for split in (True, False)]  # read before --overwrite clears
+    weights_path = None if o["mode"] == "scratch" else Path(o["weights"] or torchvision_weights_file())
     run = experiment.start("vgg16", data, out, o, reads=Path(data) / "FashionMNIST")
     size, mode = o["image_size"], o["mode"]
-    train_set, test_set = (TensorItems(*(t[:limit] for t in load_fashion_mnist(data, train=split)))
-                           for split, limit in ((True, o["limit"]), (False, o["test_limit"])))
+    train_set, test_set = (TensorItems(*(t[:limit] for t in split)) for split, limit in zip(fashion, (o["limit"],
+                                                                                                      o["test_limit"])))
     run.check_data(fashion_fingerprint(data))
-    model, weights = load_vgg16(mode != "scratch", o["weights"])
+    model, weights = load_vgg16(mode != "scratch", weights_path)
     frozen, trainable = split_vgg(model, mode)
     cached = mode in ("frozen", "finetune-fc") and o["cache"]
     if cached:

@@ -521,3 +521,11 @@ def test_report_never_replaces_a_pdf_it_did_not_write(tmp_path):
     assert (tmp_path / "report.pdf").read_bytes() == b"%PDF-1.4 the user's own"
     report.render([report.Block("text", "x")], tmp_path / "ours.pdf")
     report.render([report.Block("text", "y")], tmp_path / "ours.pdf")  # its own report it replaces
+
+
+def test_a_run_refused_while_reading_its_data_leaves_no_folder(tmp_path, capsys):
+    root = make_root(tmp_path / "root")
+    next((root / "segmentation" / "train").glob("*/*_mask.png")).write_bytes(b"not a png")
+    code, err = _run(train_segmentation, _seg(root, tmp_path / "runs" / "new"), capsys)
+    _assert_refused(code, err, "_mask.png")
+    assert not (tmp_path / "runs").exists()
