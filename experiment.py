@@ -209,7 +209,16 @@ def check_apart(data: Path, out: Path) -> None:
         raise RunFolderError(f"--out {out} lies {where} {data}; runs never write into their data")
 
 
+def check_distinct(flag: str, what: str, values: list) -> None:
+    """Refuses (one line) a value given twice in a set's list (seeds, fractions): its run would be trained
+    twice into one folder."""
+    repeated = [v for k, v in enumerate(values) if v in values[:k]]
+    if repeated:
+        raise cli.UsageError(f"{flag} {' '.join(map(str, values))}: {what} {repeated[0]} is given twice")
+
+
 def check_set_options(resume: str | bool | None, overwrite: bool) -> None:
+    """The ``resume``/``overwrite`` of a set of runs: a set takes no checkpoint, and not both."""
     if resume not in (None, False, True, "latest"):
         raise cli.UsageError("--resume for a set of runs takes no checkpoint: each run resumes its own last.pt")
     if resume and overwrite:
@@ -243,9 +252,7 @@ def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Pa
     spread over the seeds of every number each run reports for its validation and test splits. Returns
     {"runs": [metrics per seed], "summary": the content of seeds.json}."""
     out = Path(out)
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise cli.UsageError(f"--seeds {' '.join(map(str, seeds))}: seed {repeated[0]} is given twice")
+    check_distinct("--seeds", "seed", seeds)
     resume = start_set(out, Path(data), options.pop("resume", None), options.pop("overwrite", False))
     try:
         runs = run_jobs([Job(train, Path(data), out / f"seed{s}", {**options, "seed": s,

@@ -29,9 +29,8 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
     ``resume`` continues an interrupted set (each run from its own last.pt).
     Returns {"rows": one per run, "comparison": per fraction, the two spreads and whether they differ,
     "wall_seconds": summed over the runs}."""
-    if len(set(fractions)) != len(fractions) or len(set(seeds)) != len(seeds):
-        raise cli.UsageError(f"--fractions {' '.join(map(str, fractions))} --seeds {' '.join(map(str, seeds))}: "
-                             f"a value is given twice")
+    experiment.check_distinct("--fractions", "fraction", list(fractions))
+    experiment.check_distinct("--seeds", "seed", list(seeds))
     out = Path(out)
     experiment.check_set_options(resume, overwrite)
     load_checkpoint(Path(init_from), mmap=True)  # refused before the set's folder is cleared

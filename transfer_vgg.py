@@ -10,6 +10,7 @@ with its last weights. Writes OUT/history.json|csv, curves.png, confusion.png, m
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 import time
@@ -65,7 +66,7 @@ def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]
     path = Path(weights) if weights is not None else torchvision_weights_file()
     if not path.is_file():
         raise DataError(f"{path}: weights file not found")
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = file_sha256(path)
     official = sha256.startswith(IMAGENET_SHA256_PREFIX)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -82,6 +83,18 @@ def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]
     return model, {"weights": path.name, "sha256": sha256, "imagenet_official": official}
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, computed once per unchanged file (the 528 MB weights are checked before a run
+    takes its folder and again when they are loaded)."""
+    stat = path.stat()
+    return _sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def torchvision_weights_file() -> Path:
     """torchvision's cached vgg16-397923af.pth, downloaded first when absent (its hash checked by the download),
     refused (one line) unless its SHA-256 starts with the prefix in its name: a replaced file is never read."""
@@ -94,7 +107,7 @@ def torchvision_weights_file() -> Path:
         except Exception as exc:
             raise DataError(f"ImageNet VGG16 weights unavailable (not in torchvision's cache and the download failed: "
                             f"{type(exc).__name__}); fetch {url} where a network is, then pass --weights PATH") from None
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = file_sha256(path)
     if not sha256.startswith(IMAGENET_SHA256_PREFIX):
         raise DataError(f"{path}: SHA-256 {sha256[:12]}... is not torchvision's {IMAGENET_SHA256_PREFIX}: a damaged "
                         f"or replaced file; delete it, or pass --weights PATH to use it anyway")

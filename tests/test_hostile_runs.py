@@ -529,3 +529,12 @@ def test_a_run_refused_while_reading_its_data_leaves_no_folder(tmp_path, capsys)
     code, err = _run(train_segmentation, _seg(root, tmp_path / "runs" / "new"), capsys)
     _assert_refused(code, err, "_mask.png")
     assert not (tmp_path / "runs").exists()
+
+
+def test_repeated_fractions_of_the_label_efficiency_curve_are_refused(root, tmp_path):
+    from hw6 import label_efficiency
+    from hw6.kit.errors import UsageError
+
+    with pytest.raises(UsageError, match="fraction 0.5 is given twice"):
+        label_efficiency.run(root, tmp_path / "le", tmp_path / "init.pt", fractions=[0.5, 0.5], seeds=[0])
+    assert not (tmp_path / "le").exists()
