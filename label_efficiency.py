@@ -5,8 +5,9 @@ colorization checkpoint on seeded, class-balanced fractions of the labelled trai
         --fractions 0.1 0.25 0.5 1.0 --seeds 0 1 2 --image-size 128x160 --epochs 15
 
 Writes OUT/<init>_f<fraction>_s<seed>/ (one segmentation run each), OUT/label_efficiency.csv (one row a run)
-and OUT/label_efficiency.png (test strict mean instrument Dice against the fraction: the line is the mean over
-seeds, the band min to max); returns the rows and, per fraction, the comparison of the two initialisations.
+and OUT/label_efficiency.png (test strict Dice over the instrument classes present, against the fraction:
+the line is the mean over seeds, the band min to max); returns the rows and, per fraction, the comparison
+of the two initialisations.
 """
 from __future__ import annotations
 
@@ -45,16 +46,17 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
     finally:
         release_folder(out)
     rows = [{"init": init, "fraction": f, "seed": s, "train_frames": m["details"]["train_frames"],
-             "test_mean_instrument_dice": round(m["test"]["mean_instrument_dice"], 4),
+             "test_present_dice": round(m["test"]["mean_present_instrument_dice"], 4),
+             "test_all_class_dice": round(m["test"]["mean_instrument_dice"], 4),
              "test_assignment_dice": round(m["test"]["assignment_dice"], 4), "best_epoch": m["fit"]["best_epoch"]}
             for (init, f, s), m in zip(keys, runs)]
     atomic.write_csv(rows, out / "label_efficiency.csv")
-    score = {(init, f): stats.spread([r["test_mean_instrument_dice"] for r in rows
+    score = {(init, f): stats.spread([r["test_present_dice"] for r in rows
                                       if r["init"] == init and r["fraction"] == f]) for init in INITS for f in fractions}
     figures.lines_with_spread(fractions, {init: ([score[init, f]["mean"] for f in fractions],
                                                  [score[init, f]["min"] for f in fractions],
                                                  [score[init, f]["max"] for f in fractions]) for init in INITS},
-                              "fraction of labelled training frames", "test strict mean instrument Dice",
+                              "fraction of labelled training frames", "test strict Dice, classes present",
                               out / "label_efficiency.png", f"Label efficiency, {len(seeds)} seeds ({data_label(data)})")
     comparison = [{"fraction": f, "scratch": score["scratch", f], "pretrained": score["pretrained", f],
                    "finding": stats.is_finding(score["pretrained", f], score["scratch", f])} for f in fractions]

@@ -99,30 +99,36 @@ class SegmentationMeter:
         return ((2 * intersection + self.smooth) / (predicted + truth + self.smooth)).mean(dim=-1)
 
     def compute(self) -> dict:
-        """Returns the metrics described in the module docstring (floats, lists of per-class floats)."""
-        confusion = self.confusion
-        true_positive = confusion.diagonal()
-        in_target, in_pred = confusion.sum(dim=1), confusion.sum(dim=0)
-        union = in_target + in_pred - true_positive
-        # 0 / 0 gives NaN: a class absent from both prediction and ground truth has no score.
-        dice = 2 * true_positive / (in_target + in_pred)
-        iou = true_positive / union
+        """Returns the metrics described in ``segmentation_metrics`` (floats, lists of per-class floats)."""
         batches = torch.stack([chunk.sum(dim=0) for chunk in self.counts.split(ASSIGNMENT_BATCH)])
-        present = in_target[1:] > 0  # instrument classes with ground-truth pixels in this split
-        return {
-            "assignment_dice": float(self._smoothed_dice(batches).mean()),
-            "assignment_dice_per_frame": float(self._smoothed_dice(self.counts).mean()),
-            "dice_per_class": dice.tolist(),
-            "iou_per_class": iou.tolist(),
-            "mean_instrument_dice": nanmean(dice[1:].tolist()),
-            "mean_instrument_iou": nanmean(iou[1:].tolist()),
-            "mean_present_instrument_dice": nanmean(dice[1:][present].tolist()),
-            "mean_present_instrument_iou": nanmean(iou[1:][present].tolist()),
-            "absent_classes": (torch.nonzero(~present).flatten() + 1).tolist(),
-            "absent_predicted_share": float(in_pred[1:][~present].sum() / confusion.sum()),
-            "pixel_accuracy": float(true_positive.sum() / confusion.sum()),
-            "confusion": confusion.long().tolist(),
-        }
+        return {"assignment_dice": float(self._smoothed_dice(batches).mean()),
+                "assignment_dice_per_frame": float(self._smoothed_dice(self.counts).mean()),
+                **strict_scores(self.confusion)}
+
+
+def strict_scores(confusion: torch.Tensor) -> dict:
+    """The strict scores of a split from its C x C confusion matrix (rows true, columns predicted; class 0 the
+    background): per-class Dice and IoU, their instrument means under the two conventions, the absent classes
+    and the share of pixels predicted as one of them, pixel accuracy, and the matrix itself."""
+    confusion = torch.as_tensor(confusion, dtype=torch.float64)
+    true_positive = confusion.diagonal()
+    in_target, in_pred = confusion.sum(dim=1), confusion.sum(dim=0)
+    # 0 / 0 gives NaN: a class absent from both prediction and ground truth has no score.
+    dice = 2 * true_positive / (in_target + in_pred)
+    iou = true_positive / (in_target + in_pred - true_positive)
+    present = in_target[1:] > 0  # instrument classes with ground-truth pixels in this split
+    return {
+        "dice_per_class": dice.tolist(),
+        "iou_per_class": iou.tolist(),
+        "mean_instrument_dice": nanmean(dice[1:].tolist()),
+        "mean_instrument_iou": nanmean(iou[1:].tolist()),
+        "mean_present_instrument_dice": nanmean(dice[1:][present].tolist()),
+        "mean_present_instrument_iou": nanmean(iou[1:][present].tolist()),
+        "absent_classes": (torch.nonzero(~present).flatten() + 1).tolist(),
+        "absent_predicted_share": float(in_pred[1:][~present].sum() / confusion.sum()),
+        "pixel_accuracy": float(true_positive.sum() / confusion.sum()),
+        "confusion": confusion.long().tolist(),
+    }
 
 
 def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict:
