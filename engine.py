@@ -232,7 +232,8 @@ def set_rng_state(state: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------- run folders
-RUN_FILES = ("metrics.json", "history.json", "last.pt", "best.pt", "seeds.json", "sweep.csv", "ablation.json")
+RUN_FILES = ("metrics.json", "history.json", "last.pt", "best.pt", "seeds.json", "study.csv", "sweep.csv",
+             "ablation.json")
 UNSHAPING_OPTIONS = ("device", "workers", "progress", "resume", "overwrite")  # change nothing a run computes
 LOCK = ".hw6-lock"  # flock'ed by the process writing a run folder; holds its pid
 _last_saved: list = [Path("."), 0]  # the folder of this process's latest fit, and its last epoch saved (0: none)
@@ -438,6 +439,7 @@ class FitConfig:
     resume: Path | None = None
     progress: bool = True
     restore_best: bool = True  # False: keep the last epoch's weights and write no best.pt (nothing to select)
+    also_keep: tuple[str, ...] = ()  # more monitors: the best weights by each go to best-<monitor>.pt too
 
 
 @dataclass
@@ -462,6 +464,7 @@ class _State:
     best_state: dict | None = None
     best_eval: Evaluation | None = None
     last_eval: Evaluation | None = None
+    also_kept: dict = field(default_factory=dict)  # monitor of FitConfig.also_keep -> [best value, its epoch]
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: EpochBatches, train_loss: Callable,
@@ -510,6 +513,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Epoch
             stop_reason, complete = f"non-finite {config.monitor} at epoch {epoch}", False
             break
         _keep_if_best(state, sign * value < sign * state.best_value, value, epoch, model, config, runtime, meta)
+        _keep_also(state, epoch, model, config, runtime, meta)
         if runtime.is_main:
             _save_last(state, epoch, model, optimizer, scheduler, config, meta)
             epochs.set_postfix({"train": f"{state.history[-1]['train_loss']:.4f}", config.monitor: f"{value:.4f}",
@@ -521,6 +525,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Epoch
         unwrap(model).load_state_dict(state.best_state)
     if runtime.is_main:
         write_history(state.history, Path(config.out))
+    if runtime.is_main and (show or not complete):  # a quiet run (a notebook's saved log) tells only of trouble
         print(f"{config.kind}: {stop_reason}; best {config.monitor} {state.best_value:.4f} at epoch "
               f"{state.best_epoch}", file=sys.stdout if complete else sys.stderr)
     return FitResult(state.history, config.monitor, state.best_epoch, state.best_value, stop_reason, complete,
@@ -561,12 +566,27 @@ def _keep_if_best(state: _State, improved: bool, value: float, epoch: int, model
                                "evaluation": asdict(state.last_eval)}, Path(config.out) / "best.pt")
 
 
+def _keep_also(state: _State, epoch: int, model: torch.nn.Module, config: FitConfig, runtime: Runtime,
+               meta: dict) -> None:
+    """best-<monitor>.pt for each monitor of ``config.also_keep`` that improved (lowest loss, else highest)."""
+    for name in config.also_keep:
+        value, sign = state.last_eval.scalars[name], 1.0 if name.endswith("loss") else -1.0
+        best = state.also_kept.get(name)
+        if best is None or sign * value < sign * best[0]:
+            state.also_kept[name] = [value, epoch]
+            if runtime.is_main:
+                atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": unwrap(model).state_dict(),
+                                   "epoch": epoch, "evaluation": asdict(state.last_eval)},
+                                  Path(config.out) / f"best-{name}.pt")
+
+
 def _save_last(state: _State, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                scheduler, config: FitConfig, meta: dict) -> None:
     atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": unwrap(model).state_dict(),
                        "optimizer": optimizer.state_dict(),
                        "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": epoch,
                        "history": state.history, "early_stopping": (state.best_value, state.best_epoch, state.bad_epochs),
+                       "also_kept": state.also_kept,
                        "evaluation": asdict(state.last_eval), "rng": rng_state()}, Path(config.out) / "last.pt")
     _last_saved[1] = epoch
     write_history(state.history, Path(config.out))
@@ -582,6 +602,7 @@ def _restore(state: _State, config: FitConfig, model: torch.nn.Module, optimizer
         scheduler.load_state_dict(ckpt["scheduler"])
     state.history, state.start = ckpt["history"], ckpt["epoch"] + 1
     state.best_value, state.best_epoch, state.bad_epochs = ckpt["early_stopping"]
+    state.also_kept = ckpt.get("also_kept", {})
     best_path = Path(config.resume).with_name("best.pt")
     if config.restore_best and best_path.is_file():
         best = load_checkpoint(best_path, config.kind)

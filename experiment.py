@@ -21,6 +21,7 @@ metrics.json, the same keys for every experiment (``record``):
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 import sys
@@ -272,31 +273,43 @@ def train_over_seeds(train: Callable[..., dict], data: str | Path, out: str | Pa
     return {"runs": runs, "summary": summary}
 
 
-def grid_search(train: Callable[..., dict], data: str | Path, out: str | Path, grid: dict, options: dict,
-                monitor: str, parallel: int = 1) -> tuple[list[str], list[dict], list[dict], int]:
-    """Trains ``train`` once per combination of ``grid`` into OUT/<name>/ (``parallel`` at a
-    time) and picks the best by the monitored validation value (lowest for a loss, else highest). Writes
-    OUT/sweep.csv and OUT/sweep.md; returns (names, configurations, table rows, index of the chosen one).
-    ``options["resume"]`` (any value) continues an interrupted grid, each run from its own last.pt."""
+def successive_halving(train: Callable[..., dict], data: str | Path, out: str | Path, grid: dict, rungs: list[int],
+                       options: dict, score: str, parallel: int = 1) -> tuple[list[dict], list[dict], int, dict]:
+    """A hyper-parameter study by successive halving: every combination of ``grid`` trains ``rungs[0]``
+    epochs into OUT/<name>/ (``parallel`` at a time); the better half by ``score`` (a key of the validation
+    evaluation of the weights each run keeps, higher is better) continues from its last epoch to
+    ``rungs[1]`` epochs, and so on; the best of the last rung is chosen. Nothing but the validation split is
+    looked at. Writes OUT/study.csv and OUT/study.md (one row per configuration: its score at each rung it
+    reached); returns (configurations, rows, index of the chosen one, its metrics). ``options["resume"]``
+    (any value) continues an interrupted study, each run from its own last.pt."""
+    if not rungs or any(not isinstance(r, int) or r < 1 for r in rungs) or sorted(set(rungs)) != list(rungs):
+        raise cli.UsageError(f"rungs {rungs}: epochs per rung must be positive whole numbers, increasing")
     out = Path(out)
     resume = start_set(out, Path(data), options.get("resume"), options.get("overwrite", False))
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
+    alive, scores, last = list(range(len(configs))), {k: [] for k in range(len(configs))}, {}
     try:
-        runs = run_jobs([Job(train, Path(data), out / name, {**options, **c, **continuation(out / name, resume)})
-                         for name, c in zip(names, configs)], parallel)
+        for rung, epochs in enumerate(rungs):
+            later = {"resume": "latest", "overwrite": False}  # a later rung continues the run's last epoch
+            runs = run_jobs([Job(train, Path(data), out / names[k], {
+                **options, **configs[k], "epochs": epochs,
+                **(continuation(out / names[k], resume) if rung == 0 else later)}) for k in alive], parallel)
+            for k, m in zip(alive, runs):
+                scores[k].append(m["validation"][score])
+                last[k] = m
+            if rung < len(rungs) - 1:
+                alive = sorted(alive, key=lambda k: -scores[k][-1])[:math.ceil(len(alive) / 2)]
     finally:
         release_folder(out)
-    sign = 1 if monitor.endswith("loss") else -1
-    chosen = min(range(len(runs)), key=lambda k: sign * runs[k]["fit"]["best_value"])
-    rows = [{"config": name, **c, "monitor": monitor, "best_value": round(m["fit"]["best_value"], 4),
-             "best_epoch": m["fit"]["best_epoch"],
-             **{f"val_{k}": round(v, 4) for k, v in (m["validation"] or {}).items() if isinstance(v, float)},
-             "train_seconds": m["fit"]["train_seconds"], "selected": k == chosen}
-            for k, (name, c, m) in enumerate(zip(names, configs, runs))]
-    atomic.write_csv(rows, out / "sweep.csv")
-    atomic.write_text(cli.markdown_table(rows), out / "sweep.md")
-    return names, configs, rows, chosen
+    chosen = max(alive, key=lambda k: scores[k][-1])
+    rows = [{"config": names[k], **configs[k], "epochs": rungs[len(scores[k]) - 1],
+             **{f"score_at_{r}": round(v, 4) for r, v in zip(rungs, scores[k])},
+             "best_epoch": last[k]["fit"]["best_epoch"], "train_seconds": last[k]["fit"]["train_seconds"],
+             "chosen": k == chosen} for k in range(len(configs))]
+    atomic.write_csv(rows, out / "study.csv")
+    atomic.write_text(cli.markdown_table(rows), out / "study.md")
+    return configs, rows, chosen, last[chosen]
 
 
 # ------------------------------------------------------------------------------------------- command line

@@ -2,7 +2,7 @@
 
     python train_segmentation.py --data ROOT --out runs/1a                      # 1(a), the assignment's settings
     python train_segmentation.py --data ROOT --out runs/1b --augment flips      # 1(b)
-    python train_segmentation.py --data ROOT --out runs/1c --sweep --recipe best   # 1(c)
+    python train_segmentation.py --data ROOT --out runs/1c --sweep --rungs 2 4 8  # 1(c), successive halving
     python train_segmentation.py --data ROOT --out runs/1e --recipe best --init-from runs/1d/best.pt   # 1(e)
     python train_segmentation.py --data ROOT --out runs/1a-seeds --seeds 0 1 2  # one run per seed, and the spread
 
@@ -12,6 +12,7 @@ size), loss.png, predictions.png and confusion.png.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import warnings
@@ -24,18 +25,20 @@ from hw6.augment import augment_batch
 from hw6.datasets import EndoSegDataset, data_label, PhasedLoader, select_fraction
 from hw6.engine import Evaluation, FitConfig, adam, fit, load_checkpoint, lr_scheduler, setup_runtime, unwrap
 from hw6.inference import evaluate_split, load_segmentation_model, predict
-from hw6.kit import atomic, cli, figures
+from hw6.kit import atomic, cli, figures, stats
 from hw6.kit.errors import CheckpointError
 from hw6.losses import dice_ce_loss, soft_dice_loss
 from hw6.unet import DOWNSAMPLING, UNet, transfer_weights
 
 LOSSES = {"dice": soft_dice_loss, "dice_ce": dice_ce_loss}
+LOSS_WORDS = {"dice": "Dice loss", "dice_ce": "Dice + cross-entropy loss"}
 AUGMENTATIONS = ("none", "flips", "strong")  # flips: 1(b)'s flips + colour jitter; strong: + affine
-MONITORS = ("val_loss", "val_mean_instrument_dice", "val_assignment_dice")
+MONITORS = ("val_loss", "val_present_dice", "val_mean_instrument_dice", "val_assignment_dice")
 # The assignment's settings; every run starts from these, then a recipe, then explicit options.
 DEFAULTS = dict(experiment.COMMON_DEFAULTS, recipe="assignment", epochs=200, patience=20, batch_size=10, lr=1e-3,
                 image_size=None, augment="none", loss="dice", dice_batch=True, monitor="val_loss", tta=False,
-                min_region=0.0, full_size_epochs=0, label_fraction=1.0, batch_norm=True, init_from=None, test=True)
+                min_region=0.0, full_size_epochs=0, label_fraction=1.0, batch_norm=True, init_from=None, test=True,
+                also_keep=())
 RECIPES = {
     "assignment": {},
     # Chosen step by step on the validation split of the real data (tools/ablation.py): cross-entropy beside
@@ -54,6 +57,9 @@ def resolve_options(**options) -> dict:
     for key, allowed in (("loss", LOSSES), ("augment", AUGMENTATIONS), ("monitor", MONITORS)):
         if o[key] not in allowed:
             raise cli.UsageError(f"{key} must be one of {', '.join(allowed)}, got {o[key]!r}")
+    o["also_keep"] = tuple(o["also_keep"])
+    if set(o["also_keep"]) - set(MONITORS):
+        raise cli.UsageError(f"also_keep: each must be one of {', '.join(MONITORS)}, got {o['also_keep']!r}")
     if o["full_size_epochs"] and o["image_size"] is None:
         raise cli.UsageError("full_size_epochs needs an image_size to train at before the stored size")
     return o
@@ -97,7 +103,7 @@ def load_pretrained(model: UNet, path: Path) -> dict:
 def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains one segmentation model and writes every output file; returns the metrics.json content.
     ``options``: keys of DEFAULTS (``recipe`` first applies RECIPES[recipe]); ``test=False`` leaves the test
-    split alone (the sweep looks at it only for the configuration it selects)."""
+    split alone (the study looks at it only for the configuration it chooses)."""
     o = resolve_options(**options)
     if o["init_from"]:
         load_checkpoint(Path(o["init_from"]), mmap=True)  # a bad checkpoint is refused before --overwrite clears
@@ -126,6 +132,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
         val = evaluate_split(model, phases[batches.current]["validation"], run.runtime, o["batch_size"], loss_fn,
                              o["tta"], o["min_region"])
         return Evaluation({"val_loss": val["loss"], "val_assignment_dice": val["assignment_dice"],
+                           "val_present_dice": val["mean_present_instrument_dice"],
                            "val_mean_instrument_dice": val["mean_instrument_dice"],
                            "val_pixel_accuracy": val["pixel_accuracy"]}, val)
 
@@ -133,14 +140,15 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     meta = {"arch": unwrap(model).arch, "class_names": train_ds.class_names, "grey_levels": train_ds.grey_levels,
             "input_sizes": sizes_by_epoch, "tta": o["tta"], "min_region": o["min_region"], "options": run.shaping}
     config = FitConfig("segmentation", run.out, o["epochs"], o["patience"], o["monitor"],
-                       maximize=not o["monitor"].endswith("loss"), resume=run.resume, progress=o["progress"])
+                       maximize=not o["monitor"].endswith("loss"), resume=run.resume, progress=o["progress"],
+                       also_keep=o["also_keep"])
     result = fit(model, optimizer, batches, train_loss, evaluate, config, run.runtime, meta,
                  lr_scheduler(optimizer, o["scheduler"], o["epochs"]))
     final = phases[batches.phase(max(result.best_epoch, 1))]  # the phase of the weights the model holds
     validation = result.evaluation.details if result.evaluation else None  # None: no epoch finished
     test = None
     if run.writes:
-        figures.curves({"": result.history}, ["train_loss", "val_loss"], f"{o['loss']} loss",
+        figures.curves({"": result.history}, ["train_loss", "val_loss"], LOSS_WORDS[o["loss"]],
                        f"Segmentation loss, training and validation ({run.label})", run.out / "loss.png")
     if o["test"] and validation is not None:  # never score untrained weights
         test = evaluate_split(model, final["test"], run.runtime, o["batch_size"], loss_fn, o["tta"], o["min_region"])
@@ -165,22 +173,33 @@ def test_figures(model: UNet, test_ds: EndoSegDataset, test: dict, o: dict, devi
                       f"Test confusion, rows normalised ({label})")
 
 
-# -------------------------------------------------------------------------------------------------- sweep
-DEFAULT_GRID = {"lr": [1e-3, 3e-4], "batch_size": [10, 4]}
+# -------------------------------------------------------------------------------------------------- study
+DEFAULT_GRID = {"lr": [1e-2, 3e-3, 1e-3, 3e-4, 1e-4], "batch_size": [10, 4]}
+STUDY_SCORE = "mean_present_instrument_dice"  # of the validation split, by the weights each run keeps
 
 
-def sweep(data: str | Path, out: str | Path, grid: dict | None = None, parallel: int = 1, **options) -> dict:
-    """Experiment 1(c): trains every combination of ``grid`` (default: learning rate x batch size; ``parallel``
-    at a time), selects the one with the best monitored validation value, and only then scores it on the test
-    split. Writes OUT/<config>/..., OUT/sweep.csv, OUT/sweep.md and OUT/metrics.json (the selected run's)."""
+def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: list[int] | None = None,
+          parallel: int = 1, **options) -> dict:
+    """Experiment 1(c): a successive-halving study (``experiment.successive_halving``) over ``grid`` (default:
+    learning rate x batch size), each run with ``options`` (by default the assignment's loss and checkpoint
+    rule), compared by the validation strict Dice over the instrument classes present; ``rungs``: epochs per
+    rung (default one rung of ``epochs``: a plain grid). Only the chosen run is then scored on the test split.
+    Writes OUT/<config>/..., OUT/study.csv, OUT/study.md and OUT/metrics.json (the chosen run's)."""
     grid, o = grid or DEFAULT_GRID, resolve_options(**options)
-    names, configs, rows, chosen = experiment.grid_search(train, data, out, grid,
-                                                          {**options, "test": False}, o["monitor"], parallel)
+    configs, rows, chosen, _ = experiment.successive_halving(train, data, out, grid, rungs or [o["epochs"]],
+                                                             {**options, "test": False}, STUDY_SCORE, parallel)
     out = Path(out)
-    selected = score_selected(data, out / names[chosen], {**o, **configs[chosen]})
-    selected["details"]["sweep"] = {"grid": grid, "selected": names[chosen], "rows": rows}
-    atomic.write_json(selected, out / names[chosen] / "metrics.json")
+    name = rows[chosen]["config"]
+    selected = score_selected(data, out / name, {**o, **configs[chosen]})
+    selected["details"]["study"] = {"grid": grid, "rungs": rungs or [o["epochs"]], "score": STUDY_SCORE,
+                                    "chosen": configs[chosen], "rows": rows}
+    atomic.write_json(selected, out / name / "metrics.json")
     atomic.write_json(selected, out / "metrics.json")
+    rungs = rungs or [o["epochs"]]
+    figures.curves({r["config"].replace("_", ", "): [{"epoch": e, "score": r[f"score_at_{e}"]} for e in rungs
+                                                      if f"score_at_{e}" in r] for r in rows}, ["score"],
+                   "validation strict Dice, classes present", f"Successive halving: each configuration's score at "
+                   f"each round it reached ({data_label(data)})", out / "study.png", epoch_label="epochs trained")
     return selected
 
 
@@ -194,6 +213,45 @@ def score_selected(data: str | Path, run_dir: Path, o: dict) -> dict:
                                      o["min_region"])
     test_figures(model, test_ds, metrics["test"], o, runtime.device, run_dir, data_label(data))
     return metrics
+
+
+# ----------------------------------------------------------------------------------------------- ablation
+KEPT_BY_STRICT_DICE = "val_present_dice"
+REGION_FILTER = 0.02  # the fraction of a frame under which a predicted instrument class is dropped from it
+
+
+def recipe_ablation(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], parallel: int = 1,
+                    **options) -> list[dict]:
+    """Beside 1(c)'s study: what each change of our own recipe does, one step on top of the other, over seeds.
+    ``base``: the metrics of the runs the steps start from (``options`` trained over ``seeds``). Trains once
+    per seed with Dice + cross-entropy (keeping also the weights of the best validation strict Dice), then
+    scores those weights, and them with small class regions dropped; no step is chosen on the test split.
+    Writes OUT/seed<s>/, OUT/ablation.json and OUT/ablation.md; returns one row per step: the spread over the
+    seeds of every validation and test number (``experiment.spreads``)."""
+    trained = experiment.train_over_seeds(train, data, out, seeds, parallel, **{
+        **options, "loss": "dice_ce", "also_keep": (KEPT_BY_STRICT_DICE,)})["runs"]
+    o = resolve_options(**options)
+    rescored = [rescore(data, Path(out) / f"seed{s}" / f"best-{KEPT_BY_STRICT_DICE}.pt", {**o, "loss": "dice_ce"},
+                        region) for region in (0.0, REGION_FILTER) for s in seeds]
+    steps = [("the study's choice", base), ("+ Dice + cross-entropy loss", trained),
+             ("+ weights kept by validation strict Dice", rescored[:len(seeds)]),
+             (f"+ classes under {REGION_FILTER:.0%} of a frame dropped", rescored[len(seeds):])]
+    rows = [{"step": name, **{split: experiment.spreads([m[split] for m in runs]) for split in ("validation", "test")}}
+            for name, runs in steps]
+    atomic.write_json(rows, Path(out) / "ablation.json")
+    atomic.write_text(cli.markdown_table([{"step": r["step"], **{
+        f"{split} present-class Dice": stats.describe(r[split]["mean_present_instrument_dice"])
+        for split in ("validation", "test")}} for r in rows]), Path(out) / "ablation.md")
+    return rows
+
+
+def rescore(data: str | Path, checkpoint: Path, o: dict, min_region: float) -> dict:
+    """The validation and test evaluations of a checkpoint's weights, small class regions dropped below
+    ``min_region``."""
+    runtime = setup_runtime(o["device"], o["precision"], o["threads"])
+    model, meta = load_segmentation_model(checkpoint, runtime.device)
+    return {split: evaluate_split(model, EndoSegDataset(data, split, meta["input_size"]), runtime, o["batch_size"],
+                                  segmentation_loss(o), o["tta"], min_region) for split in ("validation", "test")}
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
@@ -222,7 +280,10 @@ def parser() -> cli.ArgumentParser:
          "labelled frames, in (0, 1] (default 1)")
     flag("--no-batch-norm", dest="batch_norm", action="store_false", help="a U-Net without BatchNorm")
     flag("--init-from", type=Path, help="1(e): initialise from a (colorization) checkpoint")
-    p.add_argument("--sweep", action="store_true", help="1(c): grid over learning rate and batch size")
+    p.add_argument("--sweep", action="store_true", help="1(c): a study over learning rate x batch size "
+                   f"({' '.join(map(str, DEFAULT_GRID['lr']))} x {' '.join(map(str, DEFAULT_GRID['batch_size']))})")
+    p.add_argument("--rungs", type=cli.positive_int, nargs="+", help="with --sweep: epochs per rung of successive "
+                   "halving, increasing (default: one rung of --epochs)")
     return p
 
 
@@ -230,14 +291,18 @@ def summarize(metrics: dict) -> str:
     test = metrics.get("test")
     if test is None:
         return "no test scores (no epoch finished, or the test split was not used)"
-    return (f"test: assignment Dice {test['assignment_dice']:.3f}, strict mean instrument Dice "
-            f"{test['mean_instrument_dice']:.3f}, IoU {test['mean_instrument_iou']:.3f}")
+    return (f"test: strict Dice {test['mean_present_instrument_dice']:.3f} over the instrument classes present "
+            f"({test['mean_instrument_dice']:.3f} over all), assignment Dice {test['assignment_dice']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    data, out, options, seeds = experiment.parse(parser(), argv)
-    if options.pop("sweep"):
-        experiment.run_cli(sweep, data, out, options, None, summarize)
+    p = parser()
+    data, out, options, seeds = experiment.parse(p, argv)
+    rungs, study = options.pop("rungs"), options.pop("sweep")
+    if rungs and not study:
+        p.error("--rungs needs --sweep")
+    if study:
+        experiment.run_cli(functools.partial(sweep, rungs=rungs), data, out, options, None, summarize)
     else:
         experiment.run_cli(train, data, out, options, seeds, summarize)
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from hw6.kit import atomic  # noqa: E402
 
@@ -31,19 +32,28 @@ def save(fig: plt.Figure, path: Path) -> Path:
     return Path(path)
 
 
+# How a history key reads in a legend.
+KEY_WORDS = {"train_loss": "training loss", "val_loss": "validation loss", "test_loss": "test loss",
+             "val_present_dice": "validation strict Dice", "score": ""}
+
+
 def curves(histories: dict[str, list[dict]], keys: Sequence[str], ylabel: str, title: str, path: Path,
-           right: tuple[str, str] | None = None) -> Path:
+           right: tuple[str, str] | None = None, labels: dict[str, str] | None = None,
+           epoch_label: str = "epoch") -> Path:
     """Lines of ``keys`` against epoch for each labelled history, in one axes: one colour per history, one line
-    style per key (solid, dashed, ...); ``right`` = (key, label) adds a second y axis (for example test accuracy
-    beside the loss). The legend sits below the axes, where it hides no line."""
+    style per key (solid, dashed, ...), named in the legend by ``labels`` (key -> words; default the key);
+    ``right`` = (key, label) adds a second y axis (for example test accuracy beside the loss). The legend sits
+    below the axes, where it hides no line; epochs are whole numbers on the axis."""
+    labels = {**KEY_WORDS, **(labels or {})}
     fig, ax = plt.subplots(figsize=(7, 4.2))
     styles, handles = ["-", "--", ":", "-."], []
     for colour, (label, history) in enumerate(histories.items()):
         epochs = [row["epoch"] for row in history]
         for style, key in zip(styles, keys):
             handles += ax.plot(epochs, [row.get(key, math.nan) for row in history], style, marker=".",
-                               color=f"C{colour}", label=f"{label} {key}".strip())
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+                               color=f"C{colour % 10}", label=f"{label} {labels.get(key, key)}".strip())
+    ax.set(xlabel=epoch_label, ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     if right is not None:
         twin = ax.twinx()

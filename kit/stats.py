@@ -43,5 +43,5 @@ def compare(label_a: str, a: dict, label_b: str, b: dict, what: str) -> str:
     if is_finding(a, b):
         return f"{label_a} {'raises' if delta > 0 else 'lowers'} the {what} by {abs(delta):.3f} ({numbers})."
     if min(a["n"], b["n"]) < 3:
-        return (f"Fewer than three seeds, so no conclusion on the {what}: {numbers} (difference {delta:+.3f}).")
+        return f"Fewer than three seeds, so no conclusion on the {what}: {numbers} (difference {delta:+.3f})."
     return f"The {what} differs by {delta:+.3f}, within noise (the seeds' spread is larger): {numbers}."

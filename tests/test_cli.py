@@ -82,7 +82,8 @@ EXPERIMENT_FLAGS = {
                             "--full-size-epochs", "2", "--label-fraction", "0.5", "--no-batch-norm", "--init-from", "c.pt"],
                            dict(patience=7, recipe="best", augment="flips", loss="dice_ce", dice_batch=False,
                                 monitor="val_mean_instrument_dice", tta=True, min_region=0.01, full_size_epochs=2,
-                                label_fraction=0.5, batch_norm=False, init_from=Path("c.pt"), sweep=False)),
+                                label_fraction=0.5, batch_norm=False, init_from=Path("c.pt"), sweep=False,
+                                rungs=None)),
     "train_colorization": (["--patience", "7", "--no-batch-norm"], dict(patience=7, batch_norm=False)),
     "transfer_vgg": (["--mode", "frozen", "--test-limit", "8", "--weights", "w.pth", "--no-cache"],
                      dict(mode="frozen", test_limit=8, weights=Path("w.pth"), cache=False)),
@@ -96,10 +97,10 @@ def test_every_flag_reaches_the_options_with_one_meaning(name):
     data, out, options, seeds = experiment.parse(module.parser(), ["--data", "D", "--out", "O", *COMMON_ARGV, *argv])
     assert (data, out, seeds) == (Path("D"), Path("O"), None)
     assert options == {**COMMON_OPTIONS, **own}
-    assert set(options) - {"sweep"} <= set(module.DEFAULTS)  # every flag is an option of train()
+    assert set(options) - {"sweep", "rungs"} <= set(module.DEFAULTS)  # every flag is an option of train()
     _, _, given, seeds = experiment.parse(module.parser(), ["--data", "D", "--out", "O", "--seeds", "0", "1",
                                                             *(["--mode", "scratch"] if name == "transfer_vgg" else [])])
-    assert seeds == [0, 1] and set(given) <= {"sweep", "mode"}  # flags not given stay out: recipes and DEFAULTS apply
+    assert seeds == [0, 1] and set(given) <= {"sweep", "rungs", "mode"}  # flags not given stay out: recipes and DEFAULTS apply
 
 
 def test_the_same_flag_has_the_same_help_everywhere():

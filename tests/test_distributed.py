@@ -30,7 +30,7 @@ def test_torchrun_two_processes_match_single_process_evaluation(synthetic_root, 
            "--epochs", "2", "--batch-size", "2", "--precision", "fp32", "--threads", "1", "--no-progress"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("test: assignment Dice") == 1  # only rank 0 reports
+    assert result.stdout.count("test: strict Dice") == 1  # only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())
     assert "2 processes" in metrics["device"] and len(json.loads((out / "history.json").read_text())) == 2
     assert not list(out.glob(".*.tmp"))  # no half-written files left behind

@@ -120,9 +120,9 @@ def test_an_interrupted_grid_and_label_efficiency_curve_resume_as_if_never_stopp
     whole = train_segmentation.sweep(synthetic_root, tmp_path / "whole", grid, **options)
     train_segmentation.sweep(synthetic_root, tmp_path / "cut", {"lr": [1e-3]}, **options)  # lr 3e-4 never ran
     resumed = train_segmentation.sweep(synthetic_root, tmp_path / "cut", grid, resume="latest", **options)
-    assert resumed["details"]["sweep"]["rows"] == [
+    assert resumed["details"]["study"]["rows"] == [
         {**row, "train_seconds": mine["train_seconds"]}
-        for row, mine in zip(whole["details"]["sweep"]["rows"], resumed["details"]["sweep"]["rows"])]
+        for row, mine in zip(whole["details"]["study"]["rows"], resumed["details"]["study"]["rows"])]
     assert resumed["test"]["confusion"] == whole["test"]["confusion"]
 
     init = tmp_path / "whole" / "lr=0.001" / "best.pt"

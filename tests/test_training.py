@@ -18,7 +18,7 @@ from hw6 import train_colorization
 from hw6 import train_segmentation
 from conftest import ROOT
 from hw6.datasets import EndoSegDataset
-from hw6.engine import CheckpointError, setup_runtime
+from hw6.engine import CheckpointError, read_history, setup_runtime
 from hw6.inference import evaluate_split, predict
 from hw6.tools.predict import predict_files
 from hw6.train_segmentation import load_pretrained
@@ -155,17 +155,24 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_files(synthetic_root, tmp
     assert (tmp_path / "best.pt").is_file()
 
 
-def test_sweep_selects_on_validation_and_tests_only_the_selection(synthetic_root, tmp_path):
-    metrics = train_segmentation.sweep(synthetic_root, tmp_path, grid={"lr": [1e-3, 1e-5], "batch_size": [4]},
-                                       epochs=2, progress=False)
-    rows = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert len(rows) == 3 and (tmp_path / "sweep.md").is_file()
-    table = metrics["details"]["sweep"]["rows"]
-    chosen = [r for r in table if r["selected"]]
-    assert len(chosen) == 1 and chosen[0]["best_value"] == min(r["best_value"] for r in table)
-    assert metrics["test"] is not None
-    unselected = [r["config"] for r in table if not r["selected"]][0]
-    assert json.loads((tmp_path / unselected / "metrics.json").read_text())["test"] is None
+def test_study_halves_on_validation_continues_the_better_half_and_tests_only_the_choice(synthetic_root, tmp_path):
+    grid = {"lr": [1e-3, 1e-5, 3e-4], "batch_size": [4]}
+    metrics = train_segmentation.sweep(synthetic_root, tmp_path, grid, rungs=[1, 2], progress=False)
+    assert (tmp_path / "study.csv").read_text().count("\n") == 4 and (tmp_path / "study.md").is_file()
+    rows = metrics["details"]["study"]["rows"]
+    first = sorted(rows, key=lambda r: -r["score_at_1"])
+    survivors, dropped = first[:2], first[2]
+    assert all(r["epochs"] == 2 and "score_at_2" in r for r in survivors)
+    assert dropped["epochs"] == 1 and "score_at_2" not in dropped
+    assert [len(read_history(tmp_path / r["config"])) for r in (*survivors, dropped)] == [2, 2, 1]
+    chosen = [r for r in rows if r["chosen"]]
+    assert chosen == [max(survivors, key=lambda r: r["score_at_2"])]
+    for row in survivors:  # the score is the validation present-class Dice of the weights the run keeps
+        run = json.loads((tmp_path / row["config"] / "metrics.json").read_text())
+        assert round(run["validation"]["mean_present_instrument_dice"], 4) == row["score_at_2"]
+        assert (run["test"] is not None) == row["chosen"]
+    assert metrics["test"] is not None and metrics["details"]["study"]["chosen"] == {
+        "lr": chosen[0]["lr"], "batch_size": 4}
 
 
 def _train_cmd(data, out, *extra):
