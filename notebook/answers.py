@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import textwrap
 
 from hw6 import augment, losses
 from hw6.kit import stats
@@ -21,7 +22,7 @@ QUESTIONS = {
     "1c": "Tweak the hyper-parameters and re-run: are you able to improve the score? Plot the losses and report "
           "the test Dice.",
     "1d": "Pre-train the same U-Net, adjusted for the task (grey in, colour out), with an MSE loss on "
-          "colorization/train_cor; plot training and validation loss per epoch; save the model.",
+          "the colorization training images; plot training and validation loss per epoch; save the model.",
     "1e": "Initialise segmentation from the colorization model and train with the same hyper-parameters; plot "
           "the losses, report the test Dice. Do you notice any differences compared to (c)?",
     "2a": "Train torchvision's VGG16 on Fashion-MNIST from random initialisation; plot training loss and test "
@@ -33,29 +34,80 @@ QUESTIONS = {
 }
 
 
+CLASS_WORDS = "instrument classes"
+
+
 def f3(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def spread(entry: dict, metric: str = "mean_instrument_dice") -> dict:
-    return entry["test"][metric]
+def present(e: dict, split: str = "test") -> dict:
+    """The headline spread: strict Dice over the instrument classes present in the split's masks."""
+    return e[split]["mean_present_instrument_dice"]
+
+
+def all_classes(e: dict, split: str = "test") -> dict:
+    return e[split]["mean_instrument_dice"]
+
+
+def absent_names(e: dict, split: str = "test") -> str:
+    return " and ".join(e["class_names"][c].replace("_", " ") for c in e[split]["absent_classes"]) or "none"
 
 
 def seg_scores(e: dict) -> str:
-    """The test scores of a segmentation experiment, mean over seeds with the range."""
-    t, n = e["test"], len(e["seeds"])
-    return (f"strict mean instrument Dice {stats.describe(t['mean_instrument_dice'])}, mean instrument IoU "
-            f"{f3(t['mean_instrument_iou']['mean'])}, the assignment's Dice {f3(t['assignment_dice']['mean'])} "
-            f"(per frame {f3(t['assignment_dice_per_frame']['mean'])}), pixel accuracy "
-            f"{f3(t['pixel_accuracy']['mean'])}; means over {n} seed{'s' if n > 1 else ''}")
+    """The test scores of a segmentation experiment: the headline, the all-class mean and the absent share."""
+    t = e["test"]
+    n = len(e["class_names"]) - 1 - len(t["absent_classes"])
+    absent = (f"; over all {len(e['class_names']) - 1}: {f3(all_classes(e)['mean'])}, with "
+              f"{t['absent_predicted_share']['mean']:.2%} of the test pixels predicted as the absent "
+              f"{absent_names(e)}" if t["absent_classes"] else " (every instrument class is present)")
+    return (f"strict test Dice {stats.describe(present(e))} over the {n} {CLASS_WORDS} present in the test "
+            f"masks{absent}; the assignment's Dice {f3(t['assignment_dice']['mean'])} (per frame "
+            f"{f3(t['assignment_dice_per_frame']['mean'])})")
 
 
-def trained(e: dict) -> str:
-    epochs = ", ".join(str(fit["epochs_run"]) for fit in e["fits"])
-    best = ", ".join(str(fit["best_epoch"]) for fit in e["fits"])
-    size = "x".join(map(str, e["image_size"]))
-    return (f"trained at {size} ({e['train_frames']} frames), scored at {'x'.join(map(str, e['score_size']))}; "
-            f"epochs run per seed {epochs}, kept epoch (by {e['options']['monitor']}) {best}")
+MONITOR_WORDS = {"val_loss": "validation loss", "val_present_dice": "validation strict Dice",
+                 "val_mean_instrument_dice": "validation strict Dice over all classes",
+                 "val_assignment_dice": "validation assignment Dice"}
+
+
+def settings(e: dict) -> str:
+    """The hyper-parameters and budget of a segmentation experiment, in words."""
+    o = e["options"]
+    schedule = "constant" if o["scheduler"] == "none" else f"{o['scheduler']} schedule"
+    return (f"batch {o['batch_size']}, Adam learning rate {o['lr']:g} ({schedule}), up to {o['epochs']} epochs, "
+            f"early stopping after {o['patience']} epochs without a better {MONITOR_WORDS[o['monitor']]}, "
+            f"{'x'.join(map(str, e['image_size']))} frames ({e['train_frames']} training frames)")
+
+
+def convergence(e: dict) -> str:
+    """Whether the runs converged: early stopping fired, or how the losses still moved at the end."""
+    fits = e["fits"]
+    stopped = [f for f in fits if f["stop_reason"].startswith("early stop")]
+    if len(stopped) == len(fits):
+        return f"Converged: early stopping ended every seed (after {', '.join(str(f['epochs_run']) for f in fits)} epochs)."
+    slopes = [f["val_loss_slope"] for f in fits if f.get("val_loss_slope") is not None]
+    train = [f["train_loss_slope"] for f in fits if f.get("train_loss_slope") is not None]
+    kept = ", ".join(str(f["best_epoch"]) for f in fits)
+    text = (f"Not converged within the budget: {len(fits) - len(stopped)} of {len(fits)} seeds ran all "
+            f"{e['options']['epochs']} epochs (kept epochs {kept})")
+    if slopes:
+        text += (f"; over the last 3 epochs the validation loss changed by {sum(slopes) / len(slopes):+.3f} per "
+                 f"epoch and the training loss by {sum(train) / len(train):+.3f}")
+    return text + "."
+
+
+def compare(label_a: str, a: dict, label_b: str, b: dict) -> str:
+    """Two segmentation experiments compared over their seeds under both class conventions: the headline
+    (classes present) first; the mean over all classes agrees, or the disagreement is said with both numbers."""
+    first = stats.compare(label_a, present(a), label_b, present(b), "strict Dice over the classes present")
+    same = (stats.is_finding(present(a), present(b)) == stats.is_finding(all_classes(a), all_classes(b)) and
+            (present(a)["mean"] > present(b)["mean"]) == (all_classes(a)["mean"] > all_classes(b)["mean"]))
+    if same:
+        return (f"{first} The mean over all classes agrees ({f3(all_classes(a)['mean'])} against "
+                f"{f3(all_classes(b)['mean'])}).")
+    return (f"{first} The two class conventions disagree here: " +
+            stats.compare(label_a, all_classes(a), label_b, all_classes(b), "mean over all classes"))
 
 
 def dice_implementation() -> str:
@@ -63,133 +115,181 @@ def dice_implementation() -> str:
     return inspect.getdoc(losses.soft_dice_loss)
 
 
+def without_docstring(function: object) -> str:
+    source = inspect.getsource(function)
+    doc = inspect.getdoc(function)
+    start = source.index('"""')
+    end = source.index('"""', start + 3) + 3
+    return (source[:start].rstrip() + "\n" + source[end:].lstrip("\n")) if doc else source
+
+
 def augmentation_source() -> str:
     """The code of 1(b)'s augmentation, read from the module (what the assignment asks a screenshot of)."""
-    return "\n".join([f"JITTER = {augment.JITTER}", "", inspect.getsource(augment.augment_batch),
-                      inspect.getsource(augment.random_flips)])
+    return "\n".join([f"JITTER = {augment.JITTER}", without_docstring(augment.augment_batch).rstrip(),
+                      without_docstring(augment.random_flips).rstrip()])
 
 
-def answer(key: str, summary: dict) -> str:
-    """The answer to section ``key`` in words, with this run's numbers."""
+def answer(key: str, summary: dict, width: int | None = None) -> str:
+    """The answer to section ``key`` in words, with this run's numbers (each paragraph wrapped at ``width``)."""
     e = summary["experiments"].get(key)
     if e is None:
-        return "Not run in this execution of the notebook."
-    if e.get("status") == "not run":
-        return vgg_setup(e) + f" NOT RUN here: {e['reason']}"
-    return ANSWERS[key](e, summary)
+        text = NOT_IN_THIS_RUN.get(key, "Not run in this execution of the notebook.")
+    elif e.get("status") == "not run":
+        text = vgg_setup(e) + "\nNot run here: " + e["reason"].split(" (")[0].split(";")[0] + "."
+    else:
+        text = ANSWERS[key](e, summary)
+    if width is None:
+        return text
+    return "\n".join(textwrap.fill(paragraph, width) for paragraph in text.split("\n"))
+
+
+NOT_IN_THIS_RUN = {"1e_label_efficiency": "Not run in this profile (the quick profile leaves the curve out of its "
+                                          "budget; the full profile runs it)."}
 
 
 def answer_1a(e: dict, summary: dict) -> str:
     return (
-        "The starter U-Net stops at its last 32-channel stage: the missing last layer is a 1x1 convolution from 32 "
-        f"channels to one score per class ({len(e['class_names'])} here), and the missing activation a softmax over "
-        "the classes at each pixel, which turns the scores into the probabilities that the Dice loss compares with "
-        "the one-hot mask (unet.py returns the scores; the loss and the prediction apply the softmax). "
-        f"Why a Dice loss: background is {e['background_share']:.0%} of the test pixels here, so a pixel-wise "
-        "loss is dominated by it, while the Dice of each class is a ratio of overlap to size, which weighs a thin "
-        "instrument as much as the background. As the assignment describes it, intersection and cardinalities "
-        "are summed over every element of the batch for each class, smoothed by 1, averaged over the classes, and "
-        "the loss is 1 - Dice. Read per frame instead, a class absent from a frame scores 1 when nothing of it is "
-        "predicted, and that form collapses towards predicting background (report.pdf, the Dice-reading page). "
-        f"Result, {trained(e)}: {seg_scores(e)}. The assignment's test Dice is the loss's own definition on the "
-        "one-hot prediction, in batches of 10 test frames; the strict scores count every pixel of the test split "
-        "once per class, without smoothing, background left out of the mean.")
+        "The starter U-Net stops at its last 32-channel stage: the missing last layer is a 1x1 convolution to one "
+        f"score per class ({len(e['class_names'])} here), and the missing activation a softmax over the classes at "
+        "each pixel, which turns the scores into the probabilities the Dice loss compares with the one-hot mask. "
+        f"Why a Dice loss: background is {e['background_share']:.0%} of the test pixels, so a pixel-wise loss is "
+        "dominated by it, while each class's Dice is a ratio of overlap to size, which weighs a thin instrument as "
+        "much as the background. As the assignment describes it, intersection and sizes are summed over the whole "
+        "batch for each class, smoothed by 1 and averaged over the classes; the loss is 1 - Dice.\n"
+        f"Settings: {settings(e)}. Result over {len(e['seeds'])} seeds: {seg_scores(e)}. {convergence(e)}")
 
 
 def answer_1b(e: dict, summary: dict) -> str:
     base = summary["experiments"].get("1a")
     text = ("Augmentation: each training frame and its mask are flipped left-right and up-down with probability "
-            "0.5 each (an endoscope sees instruments from any side; a flip moves frame and mask together, so "
-            "labels stay exact), and the frame alone gets colour jitter (brightness, contrast, saturation 0.25, "
-            "hue 0.03: lighting and tissue colour change between procedures, instrument shapes do not). The "
-            "code is below. It runs on whole batches of tensors, each frame with its own draws. "
-            f"Result, {trained(e)}: {seg_scores(e)}.")
+            "0.5 each (an endoscope sees instruments from any side; frame and mask move together, so the labels "
+            "stay exact), and the frame alone gets colour jitter (brightness, contrast and saturation 0.25, hue "
+            "0.03: lighting and tissue colour change between procedures, instrument shapes do not).\n"
+            f"Settings: 1(a)'s. Result over {len(e['seeds'])} seeds: {seg_scores(e)}. {convergence(e)}")
     if base and base.get("status") == "done":
-        text += " " + stats.compare("1(b)", spread(e), "1(a)", spread(base), "test strict mean instrument Dice")
+        text += "\nAgainst 1(a): " + compare("1(b)", e, "1(a)", base) + " " + budget_note(e, base)
     return text
+
+
+def budget_note(e: dict, base: dict) -> str:
+    """1(b)'s effect read through its budget: where the training losses of both ended."""
+    final = [f.get("final_train_loss") for f in e["fits"]]
+    before = [f.get("final_train_loss") for f in base["fits"]]
+    if None in final or None in before:
+        return ""
+    return (f"At this budget augmentation mostly slows the fit: after {e['options']['epochs']} epochs the training "
+            f"loss is {sum(final) / len(final):.3f} with augmentation against {sum(before) / len(before):.3f} "
+            "without (means over the seeds), each epoch's frames being new variations.")
 
 
 def answer_1c(e: dict, summary: dict) -> str:
-    o, rows = e["options"], e.get("sweep_rows", [])
-    grid = ", ".join(r["config"] for r in rows)
-    text = (f"Three changes against 1(a), chosen on the validation split: the loss is Dice plus cross-entropy "
-            f"({o['loss']}), the kept weights are those of the best validation strict instrument Dice "
-            f"({o['monitor']}), and at prediction an instrument class covering under {o['min_region']:.0%} of a frame is dropped from it "
-            f"(its pixels go to their next most probable class); learning-rate schedule {o['scheduler']}, "
-            f"augmentation {o['augment']}. The grid ({grid}) was trained once (seed 0) and compared on the "
-            f"validation split only; chosen: {e['chosen']}. The chosen configuration, {trained(e)}: {seg_scores(e)}.")
-    base = summary["experiments"].get("1a")
+    study, base = e["study"], summary["experiments"].get("1a")
+    rows, rungs = study["rows"], study["rungs"]
+    survivors = [sum(1 for r in rows if f"score_at_{epochs}" in r) for epochs in rungs]
+    chosen = study["chosen"]
+    values = f"learning rate {chosen['lr']:g}, batch {chosen['batch_size']}"
+    grid = " x ".join(f"{len(v)} {'learning rates' if k == 'lr' else 'batch sizes'} "
+                      f"({', '.join(f'{x:g}' for x in v)})" for k, v in study["grid"].items())
+    text = (f"The study: {grid}, the assignment's loss and checkpoint rule unchanged, seed 0. Successive halving "
+            f"over rounds of {', '.join(map(str, rungs))} epochs kept " + " -> ".join(map(str, survivors)) +
+            " configurations, compared by the validation strict Dice over the classes present; chosen: "
+            f"{values}. ")
     if base and base.get("status") == "done":
-        text += " Against 1(a): " + stats.compare("1(c)", spread(e), "1(a)", spread(base),
-                                                  "test strict mean instrument Dice")
-    return text
+        better = stats.is_finding(present(e), present(base)) and present(e)["mean"] > present(base)["mean"]
+        if e["dir"] == base["dir"]:
+            verdict = "No: the study chose 1(a)'s own values, so 1(a)'s runs stand for it. "
+        else:
+            verdict = (f"{'Yes' if better else 'No'}: the chosen configuration, trained over {len(e['seeds'])} "
+                       f"seeds at 1(a)'s budget, against 1(a): " + compare("it", e, "1(a)", base) + " ")
+        text = verdict + text
+    return text + f"\nSettings: {settings(e)}. Result: {seg_scores(e)}. {convergence(e)}"
+
+
+def answer_1c_recipe(e: dict, summary: dict) -> str:
+    rows = e["rows"]
+    lines = []
+    for before, step in zip(rows, rows[1:]):
+        delta = stats.compare(step["step"].lstrip("+ "), step["test"]["mean_present_instrument_dice"], "the step before",
+                              before["test"]["mean_present_instrument_dice"], "strict test Dice over the classes present")
+        agree = (stats.is_finding(step["test"]["mean_present_instrument_dice"], before["test"]["mean_present_instrument_dice"])
+                 == stats.is_finding(step["test"]["mean_instrument_dice"], before["test"]["mean_instrument_dice"]))
+        lines.append(delta + ("" if agree else " Over all classes the verdict differs: " + stats.compare(
+            "this step", step["test"]["mean_instrument_dice"], "the step before", before["test"]["mean_instrument_dice"],
+            "mean over all classes")))
+    return (f"Each step on top of the one before, over seeds {', '.join(map(str, e['seeds']))}; no step was chosen "
+            "on the test split.\n" + "\n".join(lines))
 
 
 def answer_1d(e: dict, summary: dict) -> str:
-    d, v = e["details"], e["validation"] or {}
+    d, v, o = e["details"], e["validation"] or {}, e["options"]
+    curve = e["val_loss_per_epoch"]
     return ("The same U-Net with two layers changed: the first convolution takes 1 channel (the grey frame) "
-            "instead of 3, and the last 1x1 convolution gives 3 channels (RGB) instead of one per class, "
-            "through a sigmoid instead of a softmax (each colour channel in [0, 1], independent of the others); "
-            "the loss is the mean squared error. It learns on colorization/train_cor only and is validated on "
-            f"validation_cor. Result: {d['train_images']} training images at {'x'.join(map(str, d['image_size']))}, "
-            f"{e['fit']['epochs_run']} epochs (kept epoch {e['fit']['best_epoch']}): validation MSE "
-            f"{f3(v.get('loss'), 5)} per pixel and channel, PSNR {f3(v.get('psnr_db'), 2)} dB. The weights are "
-            "saved (best.pt) for 1(e).")
+            "instead of 3, and the last 1x1 convolution gives 3 channels (RGB) through a sigmoid instead of one score "
+            "per class through a softmax; the loss is the mean squared error. It learns on the colorization "
+            "training images only and is validated on their validation split.\n"
+            f"Settings: all {d['train_images']:,} training images at {'x'.join(map(str, d['image_size']))}, batch "
+            f"{o['batch_size']}, Adam learning rate {o['lr']:g}, {o['epochs']} epochs (the profile's budget for "
+            f"colorization; the segmentation runs keep the rest). Result: validation MSE {f3(v.get('loss'), 5)} per "
+            f"pixel and channel (PSNR {f3(v.get('psnr_db'), 1)} dB) at the kept epoch {e['fit']['best_epoch']}; it "
+            f"fell from {f3(curve[0], 5)} after the first epoch to {f3(curve[-1], 5)} after the last. The weights "
+            "are saved for 1(e).")
 
 
 def answer_1e(e: dict, summary: dict) -> str:
     init = e.get("init") or {}
     text = ("The segmentation U-Net starts from the colorization weights: every tensor of the same shape is "
-            f"loaded ({len(init.get('loaded', []))} tensors); the first convolution, 1 -> 32 channels in "
-            "colorization, becomes 3 -> 32 by repeating its kernel over R, G and B divided by 3 (a grey frame "
-            "repeated on three channels then gives exactly the colorization model's activations); the last layer, "
-            "whose outputs mean colours there and classes here, starts fresh. Trained with 1(c)'s recipe and "
-            f"chosen hyper-parameters, {trained(e)}: {seg_scores(e)}.")
+            f"loaded ({len(init.get('loaded', []))} tensors); the first convolution, 1 -> 32 channels there, becomes "
+            "3 -> 32 by repeating its kernel over R, G and B divided by 3; the last layer, whose outputs mean "
+            "colours there and classes here, starts fresh.\n"
+            f"Settings: 1(c)'s chosen ones, {settings(e)}. Result: {seg_scores(e)}. {convergence(e)}")
     scratch = summary["experiments"].get("1c")
     if scratch and scratch.get("status") == "done":
-        text += " Differences compared to (c): " + stats.compare(
-            "pre-training", spread(e), "training from scratch (1(c))", spread(scratch), "test strict mean instrument Dice")
-    le = summary["experiments"].get("1e_label_efficiency")
-    if le:
-        findings = [f"{c['fraction']:g}" for c in le["comparison"] if c["finding"]]
-        verdict = ("Fewer than three seeds, so no conclusion." if len(le["seeds"]) < 3 else
-                   f"Differences beyond the seeds' spread at {', '.join(findings)} of the frames." if findings else
-                   "No difference exceeds the seeds' spread.")
-        text += (f" With fewer labels (label-efficiency curve, seeds {le['seeds']}, {le['epochs']} epoch(s) a run): "
-                 + "; ".join(f"{c['fraction']:g} of the frames: pre-trained {stats.describe(c['pretrained'])}, "
-                             f"scratch {stats.describe(c['scratch'])}" for c in le["comparison"]) + ". " + verdict)
+        text += "\nDifferences compared to (c): " + compare("pre-training", e, "training from scratch (1(c))", scratch)
     return text
+
+
+def answer_label_efficiency(e: dict, summary: dict) -> str:
+    findings = [f"{c['fraction']:g}" for c in e["comparison"] if c["finding"]]
+    verdict = ("Fewer than three seeds, so no conclusion." if len(e["seeds"]) < 3 else
+               f"Differences beyond the seeds' spread at {', '.join(findings)} of the frames." if findings else
+               "No difference exceeds the seeds' spread.")
+    return (f"Strict test Dice over the classes present, seeds {', '.join(map(str, e['seeds']))}, {e['epochs']} "
+            "epoch(s) a run: " + "; ".join(f"{c['fraction']:g} of the frames: pre-trained "
+                                           f"{stats.describe(c['pretrained'])}, scratch {stats.describe(c['scratch'])}"
+                                           for c in e["comparison"]) + ". " + verdict)
 
 
 def vgg_setup(e: dict) -> str:
     s, o = e["setup"], e["setup"]["options"]
     layers = {"scratch": "Every layer is trained from random initialisation",
-              "frozen": "Frozen: the 13 convolutional layers and the first two fully connected layers (with their "
-                        "ReLU and Dropout); trained: only the re-initialised last layer, Linear(4096, 10)",
+              "frozen": "Frozen: the 13 convolutional layers and the first two fully connected layers; trained: "
+                        "only the re-initialised last layer (4096 -> 10)",
               "finetune-fc": "Frozen: the 13 convolutional layers; trained: all three fully connected layers "
                              "(the last one re-initialised for 10 classes)"}[s["mode"]]
-    probe = ", the standard linear-probe protocol." if s["mode"] == "frozen" else "."
-    cache = (" The frozen layers are computed once for every image (in eval mode, so without their dropout) and "
-             "the trained layers learn on that cache" + probe if s["mode"] != "scratch" else "")
+    cache = (" The frozen layers are computed once for every image (without their dropout) and the trained layers "
+             "learn on that cache." if s["mode"] != "scratch" else "")
     size = "x".join(map(str, o["image_size"]))
-    return (f"{layers}: {s['trainable_parameters']:,} trainable and {s['frozen_parameters']:,} frozen parameters. "
-            f"Fashion-MNIST's grey 28x28 images are resized to {size} and repeated on three channels; Adam, "
-            f"learning rate {o['lr']:g}, batch {o['batch_size']}, {o['epochs']} epochs.{cache}")
+    return (f"{layers}: {s['trainable_parameters']:,} trained and {s['frozen_parameters']:,} frozen parameters. "
+            f"The grey 28x28 images are resized to {size} and repeated on three channels; Adam, learning rate "
+            f"{o['lr']:g}, batch {o['batch_size']}, {o['epochs']} epoch{'s' if o['epochs'] > 1 else ''}.{cache}")
 
 
 def vgg_result(e: dict, summary: dict) -> str:
-    d, t = e["details"], e["test"]
-    text = (f"{vgg_setup(e)} Result on {d['train_images']:,} training and {d['test_images']:,} test images: final "
-            f"test accuracy {f3(t['accuracy'], 4)} (the highest over the epochs was "
-            f"{f3(d['best_epoch_test_accuracy'], 4)}; no epoch is selected on the test split).")
+    d, t, curve = e["details"], e["test"], e.get("accuracy_per_epoch", [])
+    trend = (f" Test accuracy per epoch: {', '.join(f'{a:.3f}' for a in curve)}; "
+             + ("still rising at the last epoch, so not converged." if len(curve) > 1 and curve[-1] > max(curve[:-1])
+                else "no longer rising at the end.") if curve else "")
+    text = (f"{vgg_setup(e)}\nResult on {d['train_images']:,} training and {d['test_images']:,} test images: final "
+            f"test accuracy {t['accuracy']:.1%} (no epoch is selected on the test split).{trend}")
     if e["setup"]["mode"] != "scratch" and d.get("imagenet_official") is False:
         text += " The weights file is NOT torchvision's ImageNet file (its SHA-256 differs)."
     return text
 
 
-ANSWERS = {"1a": answer_1a, "1b": answer_1b, "1c": answer_1c, "1d": answer_1d, "1e": answer_1e,
-           "2a": vgg_result, "2b": vgg_result, "2c": vgg_result}
+ANSWERS = {"1a": answer_1a, "1b": answer_1b, "1c": answer_1c, "1c_recipe": answer_1c_recipe, "1d": answer_1d,
+           "1e": answer_1e, "1e_label_efficiency": answer_label_efficiency, "2a": vgg_result, "2b": vgg_result,
+           "2c": vgg_result}
 
-WHAT_TO_RUN = ("To run 2(b) and 2(c): download vgg16-397923af.pth (torchvision's VGG16_Weights.IMAGENET1K_V1) where a "
-               "network is, then set HW6_VGG16_WEIGHTS=/path/vgg16-397923af.pth for the notebook, or pass --weights "
-               "to tools' and transfer_vgg.py's command line; the run reports whether the file is torchvision's.")
+WHAT_TO_RUN = ("To run 2(b) and 2(c): download torchvision's VGG16 ImageNet weights (the file vgg16-397923af.pth) "
+               "where a network is, then give the notebook its path in the HW6_VGG16_WEIGHTS variable, or pass it "
+               "to transfer_vgg.py as --weights; the run checks whether the file is torchvision's own.")

@@ -17,7 +17,7 @@ import PIL
 import torch
 import torchvision
 
-from hw6 import experiment, synthetic_endo, transfer_vgg
+from hw6 import experiment, synthetic_endo, train_segmentation, transfer_vgg
 from hw6.datasets import DataError, check_root, data_label, is_synthetic
 from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
@@ -64,7 +64,7 @@ def data_root(data_root: str, profile: str, out: Path) -> Path:
     if data_root:
         return check_root(Path(data_root))
     data = out.parent / "data" / f"synthetic-{profile}"
-    print(f"no DATA_ROOT: the synthetic default data in {data}")
+    print(f"no DATA_ROOT: the synthetic default data ({data.name}, generated beside the results folder)")
     return synthetic_endo.generate(data, **SYNTHETIC[profile])
 
 
@@ -148,23 +148,54 @@ def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, 
     every seed's training and validation loss in OUT/folder/loss.png."""
     s, runs = result["summary"], result["runs"]
     histories = {f"seed {seed}": read_history(out / folder / f"seed{seed}") for seed in s["seeds"]}
-    figures.curves(histories, ["train_loss", "val_loss"], f"{s['options']['loss']} loss",
-                   f"{key}: training and validation loss per seed ({s['data']['label']})", out / folder / "loss.png")
+    figures.curves(histories, ["train_loss", "val_loss"], train_segmentation.LOSS_WORDS[s["options"]["loss"]],
+                   f"Training and validation loss per seed ({s['data']['label']})", out / folder / "loss.png")
     d, confusion = runs[0]["details"], runs[0]["test"]["confusion"]
+    reused = any(e.get("dir") == folder for k, e in summary["experiments"].items() if k != key)  # counted once
     entry = {"kind": "segmentation", "status": "done" if all(m["fit"]["complete"] for m in runs) else "incomplete",
              "dir": folder, "seeds": s["seeds"], "device": s["device"], "class_names": d["class_names"],
              "image_size": d["image_size"], "background_share": sum(confusion[0]) / sum(map(sum, confusion)),
              "score_size": d["score_size"], "train_frames": d["train_frames"], "init": d["init"],
              "options": {k: s["options"][k] for k in KEPT_OPTIONS}, "test": s.get("test", {}),
-             "validation": s.get("validation", {}), "wall_seconds": sum(m["wall_seconds"] for m in runs),
+             "validation": s.get("validation", {}), "wall_seconds": 0.0 if reused else
+             sum(m["wall_seconds"] for m in runs) + sum(r["train_seconds"] for r in extra.get("study", {}).get("rows", [])),
              "fits": [{"seed": seed, **{k: m["fit"][k] for k in ("best_epoch", "epochs_run", "stop_reason",
-                                                                 "train_seconds")}}
+                                                                 "train_seconds")}, **slopes(histories[f"seed {seed}"])}
                       for seed, m in zip(s["seeds"], runs)], **extra}
     return record(summary, out, key, entry)
 
 
+def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], base: str) -> dict:
+    """Records 1(c)'s recipe ablation (``train_segmentation.recipe_ablation``'s rows, trained into OUT/folder
+    over the seeds of the runs in OUT/base its steps start from) and draws the validation strict Dice per
+    epoch of both sets of runs in OUT/folder/val_dice.png: the same quantity for every run, whatever its loss."""
+    seeds = json.loads((out / folder / "seeds.json").read_text())
+    histories = {f"{name}, seed {seed}": read_history(out / where / f"seed{seed}") for name, where in
+                 (("study's choice", base), ("Dice + cross-entropy", folder)) for seed in seeds["seeds"]}
+    figures.curves(histories, ["val_present_dice"], "validation strict Dice, classes present",
+                   f"Validation strict Dice per epoch, before and after the loss change ({seeds['data']['label']})",
+                   out / folder / "val_dice.png")
+    return record(summary, out, key, {"kind": "ablation", "status": "done", "dir": folder, "base": base,
+                                      "seeds": seeds["seeds"], "rows": rows,
+                                      "wall_seconds": sum(seeds["train_seconds"])})
+
+
+def slopes(history: list[dict], last: int = 3) -> dict:
+    """Where the losses ended and how they still moved: the last epoch's training and validation loss, and
+    their mean change per epoch over the run's ``last`` epochs (None when it ran fewer)."""
+    keys = ("train_loss", "val_loss")
+    final = {f"final_{k}": history[-1][k] if history else None for k in keys}
+    if len(history) <= last:
+        return {**final, **{f"{k}_slope": None for k in keys}}
+    return {**final, **{f"{k}_slope": (history[-1][k] - history[-1 - last][k]) / last for k in keys}}
+
+
 def colorization(summary: dict, out: Path, key: str, folder: str, metrics: dict) -> dict:
+    history = read_history(out / folder)
     return record(summary, out, key, {"kind": "colorization", "status": _status(metrics), "dir": folder,
+                                      "options": {k: metrics["options"][k] for k in ("batch_size", "lr", "epochs",
+                                                                                     "patience", "image_size")},
+                                      "val_loss_per_epoch": [r["val_loss"] for r in history],
                                       "validation": metrics["validation"], "fit": metrics["fit"],
                                       "details": metrics["details"], "device": metrics["device"],
                                       "wall_seconds": metrics["wall_seconds"]})
@@ -185,4 +216,5 @@ def vgg(summary: dict, out: Path, key: str, options: dict, metrics: dict | DataE
     if isinstance(metrics, DataError):
         return record(summary, out, key, {"kind": "vgg", "status": "not run", "reason": str(metrics), "setup": setup})
     return record(summary, out, key, {"kind": "vgg", "status": _status(metrics), "dir": key, "setup": setup,
+                                      "accuracy_per_epoch": [r["test_accuracy"] for r in read_history(out / key)],
                                       **{k: metrics[k] for k in ("test", "fit", "details", "device", "wall_seconds")}})
