@@ -77,7 +77,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     result = fit(model, optimizer, loader, train_loss, evaluate, config, run.runtime, meta,
                  lr_scheduler(optimizer, o["scheduler"], o["epochs"]))
     if run.writes:
-        figures.curves({"": result.history}, ["train_loss", "val_loss"], "MSE",
+        figures.curves({"": result.history}, ["train_loss", "val_loss"], "mean squared error",
                        f"Colorization loss, training and validation ({run.label})", run.out / "loss.png")
         if result.evaluation is not None:
             colorization_figure(unwrap(model), val_ds, run)

@@ -178,6 +178,15 @@ DEFAULT_GRID = {"lr": [1e-2, 3e-3, 1e-3, 3e-4, 1e-4], "batch_size": [10, 4]}
 STUDY_SCORE = "mean_present_instrument_dice"  # of the validation split, by the weights each run keeps
 
 
+OPTION_WORDS = {"lr": "learning rate", "batch_size": "batch"}
+
+
+def config_words(config: dict) -> str:
+    """{"lr": 0.001, "batch_size": 4} -> "learning rate 0.001, batch 4" (a study's legend)."""
+    return ", ".join(f"{OPTION_WORDS.get(key, key.replace('_', ' '))} "
+                     f"{format(value, 'g') if isinstance(value, float) else value}" for key, value in config.items())
+
+
 def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: list[int] | None = None,
           parallel: int = 1, **options) -> dict:
     """Experiment 1(c): a successive-halving study (``experiment.successive_halving``) over ``grid`` (default:
@@ -196,7 +205,7 @@ def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: li
     atomic.write_json(selected, out / name / "metrics.json")
     atomic.write_json(selected, out / "metrics.json")
     rungs = rungs or [o["epochs"]]
-    figures.curves({r["config"].replace("_", ", "): [{"epoch": e, "score": r[f"score_at_{e}"]} for e in rungs
+    figures.curves({config_words({k: r[k] for k in grid}): [{"epoch": e, "score": r[f"score_at_{e}"]} for e in rungs
                                                       if f"score_at_{e}" in r] for r in rows}, ["score"],
                    "validation strict Dice, classes present", f"Successive halving: each configuration's score at "
                    f"each round it reached ({data_label(data)})", out / "study.png", epoch_label="epochs trained")

@@ -40,8 +40,11 @@ def compare(label_a: str, a: dict, label_b: str, b: dict, what: str) -> str:
     """A sentence comparing two spreads of ``what``: a finding, or "within noise" with the numbers."""
     delta = a["mean"] - b["mean"]
     numbers = f"{label_a} {describe(a)} against {label_b} {describe(b)}"
-    if is_finding(a, b):
-        return f"{label_a} {'raises' if delta > 0 else 'lowers'} the {what} by {abs(delta):.3f} ({numbers})."
     if min(a["n"], b["n"]) < 3:
         return f"Fewer than three seeds, so no conclusion on the {what}: {numbers} (difference {delta:+.3f})."
-    return f"The {what} differs by {delta:+.3f}, within noise (the seeds' spread is larger): {numbers}."
+    if is_finding(a, b):
+        return f"{label_a} {'raises' if delta > 0 else 'lowers'} the {what} by {abs(delta):.3f}: {numbers}."
+    if round(a["mean"], 3) == round(b["mean"], 3):
+        return f"The {what} is the same to three decimals: {numbers}."
+    return (f"The {what} is {'higher' if delta > 0 else 'lower'} by {abs(delta):.3f}, within noise (the seeds' "
+            f"spread is larger): {numbers}.")

@@ -104,8 +104,8 @@ def compare(label_a: str, a: dict, label_b: str, b: dict) -> str:
     same = (stats.is_finding(present(a), present(b)) == stats.is_finding(all_classes(a), all_classes(b)) and
             (present(a)["mean"] > present(b)["mean"]) == (all_classes(a)["mean"] > all_classes(b)["mean"]))
     if same:
-        return (f"{first} The mean over all classes agrees ({f3(all_classes(a)['mean'])} against "
-                f"{f3(all_classes(b)['mean'])}).")
+        return (f"{first} The mean over all classes agrees: {stats.describe(all_classes(a))} against "
+                f"{stats.describe(all_classes(b))}.")
     return (f"{first} The two class conventions disagree here: " +
             stats.compare(label_a, all_classes(a), label_b, all_classes(b), "mean over all classes"))
 
@@ -200,9 +200,20 @@ def answer_1c(e: dict, summary: dict) -> str:
             verdict = "No: the study chose 1(a)'s own values, so 1(a)'s runs stand for it. "
         else:
             verdict = (f"{'Yes' if better else 'No'}: the chosen configuration, trained over {len(e['seeds'])} "
-                       f"seeds at 1(a)'s budget, against 1(a): " + compare("it", e, "1(a)", base) + " ")
-        text = verdict + text
+                       f"seeds at 1(a)'s budget and compared with 1(a). " + compare("1(c)", e, "1(a)", base) + " ")
+        text = verdict + text + steps_note(e, base)
     return text + f"\nSettings: {settings(e)}. Result: {seg_scores(e)}. {convergence(e)}"
+
+
+def steps_note(e: dict, base: dict) -> str:
+    """At a fixed number of epochs a smaller batch takes more optimiser steps: said, with both counts."""
+    steps = [math.ceil(x["train_frames"] / x["options"]["batch_size"]) for x in (e, base)]
+    if steps[0] == steps[1]:
+        return ""
+    stopped = all(f["stop_reason"].startswith("early stop") for x in (e, base) for f in x["fits"])
+    return (f"At the same number of epochs, batch {e['options']['batch_size']} takes {steps[0]} optimiser steps per "
+            f"epoch against 1(a)'s {steps[1]}" + ("." if stopped else "; as the runs had not converged within the "
+            "budget, part of the difference may be the number of steps rather than the values themselves.") + " ")
 
 
 def answer_1c_recipe(e: dict, summary: dict) -> str:
@@ -216,8 +227,10 @@ def answer_1c_recipe(e: dict, summary: dict) -> str:
         lines.append(delta + ("" if agree else " Over all classes the verdict differs: " + stats.compare(
             "this step", step["test"]["mean_instrument_dice"], "the step before", before["test"]["mean_instrument_dice"],
             "mean over all classes")))
+    base = summary["experiments"].get("1c")
+    where = f" Settings otherwise 1(c)'s: {settings(base)}." if base and base.get("status") == "done" else ""
     return (f"Each step on top of the one before, over seeds {', '.join(map(str, e['seeds']))}; no step was chosen "
-            "on the test split.\n" + "\n".join(lines))
+            f"on the test split.{where}\n" + "\n".join(lines))
 
 
 def answer_1d(e: dict, summary: dict) -> str:
@@ -228,11 +241,22 @@ def answer_1d(e: dict, summary: dict) -> str:
             "per class through a softmax; the loss is the mean squared error. It learns on the colorization "
             "training images only and is validated on their validation split.\n"
             f"Settings: all {d['train_images']:,} training images at {'x'.join(map(str, d['image_size']))}, batch "
-            f"{o['batch_size']}, Adam learning rate {o['lr']:g}, {o['epochs']} epochs (the profile's budget for "
-            f"colorization; the segmentation runs keep the rest). Result: validation MSE {f3(v.get('loss'), 5)} per "
-            f"pixel and channel (PSNR {f3(v.get('psnr_db'), 1)} dB) at the kept epoch {e['fit']['best_epoch']}; it "
-            f"fell from {f3(curve[0], 5)} after the first epoch to {f3(curve[-1], 5)} after the last. The weights "
-            "are saved for 1(e).")
+            f"{o['batch_size']} and Adam learning rate {o['lr']:g} as in 1(a), so that only the task changes; "
+            f"{o['epochs']} epochs, what this machine's time allows at {d['train_images']:,} images an epoch. "
+            f"Result: validation MSE per pixel and channel after each epoch "
+            f"{', '.join(f3(x, 5) for x in curve)}; the weights of epoch {e['fit']['best_epoch']}, the lowest "
+            f"(validation MSE {f3(v.get('loss'), 5)}, PSNR {f3(v.get('psnr_db'), 1)} dB), are kept and saved for 1(e)."
+            + overfit_note(e))
+
+
+def overfit_note(e: dict) -> str:
+    """Said when the validation error rose after its best epoch while the training error kept falling."""
+    val, train = e["val_loss_per_epoch"], e.get("train_loss_per_epoch", [])
+    best = val.index(min(val))
+    if best == len(val) - 1 or len(train) != len(val) or train[-1] >= train[best]:
+        return ""
+    return (f" After epoch {best + 1} the training error kept falling ({f3(train[best], 5)} to {f3(train[-1], 5)}) "
+            "while the validation error rose: later epochs fit the training images, not the validation ones.")
 
 
 def answer_1e(e: dict, summary: dict) -> str:

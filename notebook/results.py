@@ -196,6 +196,7 @@ def colorization(summary: dict, out: Path, key: str, folder: str, metrics: dict)
                                       "options": {k: metrics["options"][k] for k in ("batch_size", "lr", "epochs",
                                                                                      "patience", "image_size")},
                                       "val_loss_per_epoch": [r["val_loss"] for r in history],
+                                      "train_loss_per_epoch": [r["train_loss"] for r in history],
                                       "validation": metrics["validation"], "fit": metrics["fit"],
                                       "details": metrics["details"], "device": metrics["device"],
                                       "wall_seconds": metrics["wall_seconds"]})

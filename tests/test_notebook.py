@@ -225,7 +225,9 @@ def test_report_shows_the_larger_budget_runs_and_refuses_unequal_ones(executed, 
     assert "Fewer than three seeds" in text and f"{a1['mean']:.3f}" in text  # two smoke seeds: no finding
     assert [r[0] for r in table[1:]] == ["1(a), batch-wide Dice loss", "1(b), flips + colour jitter"]
     rows = report.headline_rows(json.loads((results / "summary.json").read_text()), results)
-    assert rows[1][-1].startswith("outside the notebook (dice-reading/batch)")  # the longer run is the headline
+    assert rows[1][-1] == "outside the notebook: 64x80, 2 epochs, 2 seeds"  # the longer run is the headline
+    appendix = "\n".join(b.text for b in blocks if b.kind == "code")
+    assert "--out results/dice-reading/batch --image-size 32x40" in appendix  # its folder and command
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_START}\n{report.README_END}\n")
     report.update_readme(results, readme)
