@@ -21,6 +21,7 @@ metrics.json, the same keys for every experiment (``record``):
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import multiprocessing
 import os
@@ -288,18 +289,27 @@ def successive_halving(train: Callable[..., dict], data: str | Path, out: str | 
     resume = start_set(out, Path(data), options.get("resume"), options.get("overwrite", False))
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     names = ["_".join(f"{k}={v}" for k, v in c.items()) for c in configs]
-    alive, scores, last = list(range(len(configs))), {k: [] for k in range(len(configs))}, {}
+    progress = out / "study-progress.json"  # each finished rung's scores: what a resumed study replays
+    saved = json.loads(progress.read_text()) if resume and progress.is_file() else {}
+    known = saved.get("scores", {}) if saved.get("names") == names and saved.get("rungs") == list(rungs) else {}
+    alive, last = list(range(len(configs))), {}
+    scores = {k: known.get(names[k], []) for k in range(len(configs))}
     try:
         for rung, epochs in enumerate(rungs):
-            later = {"resume": "latest", "overwrite": False}  # a later rung continues the run's last epoch
-            runs = run_jobs([Job(train, Path(data), out / names[k], {
-                **options, **configs[k], "epochs": epochs,
-                **(continuation(out / names[k], resume) if rung == 0 else later)}) for k in alive], parallel)
-            for k, m in zip(alive, runs):
-                scores[k].append(m["validation"][score])
-                last[k] = m
+            if any(len(scores[k]) <= rung for k in alive):
+                later = {"resume": "latest", "overwrite": False}  # a later rung continues the run's last epoch
+                runs = run_jobs([Job(train, Path(data), out / names[k], {
+                    **options, **configs[k], "epochs": epochs,
+                    **(continuation(out / names[k], resume) if rung == 0 else later)}) for k in alive], parallel)
+                for k, m in zip(alive, runs):
+                    scores[k][rung:] = [m["validation"][score]]
+                    last[k] = m
+                atomic.write_json({"names": names, "rungs": list(rungs), "scores": {names[k]: v for k, v in
+                                                                                    scores.items()}}, progress)
             if rung < len(rungs) - 1:
-                alive = sorted(alive, key=lambda k: -scores[k][-1])[:math.ceil(len(alive) / 2)]
+                alive = sorted(alive, key=lambda k: -scores[k][rung])[:math.ceil(len(alive) / 2)]
+        for k in set(range(len(configs))) - set(last):  # replayed from the progress file: its last run's metrics
+            last[k] = json.loads((out / names[k] / "metrics.json").read_text())
     finally:
         release_folder(out)
     chosen = max(alive, key=lambda k: scores[k][-1])

@@ -211,9 +211,9 @@ def steps_note(e: dict, base: dict) -> str:
     if steps[0] == steps[1]:
         return ""
     stopped = all(f["stop_reason"].startswith("early stop") for x in (e, base) for f in x["fits"])
-    return (f"At the same number of epochs, batch {e['options']['batch_size']} takes {steps[0]} optimiser steps per "
-            f"epoch against 1(a)'s {steps[1]}" + ("." if stopped else "; as the runs had not converged within the "
-            "budget, part of the difference may be the number of steps rather than the values themselves.") + " ")
+    return (f"Batch {e['options']['batch_size']} takes {steps[0]} optimiser steps per epoch against 1(a)'s "
+            f"{steps[1]}" + ("." if stopped else ": with neither converged, part of the difference may be the "
+                             "extra steps.") + " ")
 
 
 def answer_1c_recipe(e: dict, summary: dict) -> str:

@@ -450,8 +450,8 @@ def larger_budget(results: Path, number: list[int]) -> list[Block]:
 def appendix(summary: dict, results: Path) -> list[Block]:
     """Provenance, the commands that reproduce every result, and the code listings, once."""
     v = summary["versions"]
-    resumed = (" This execution resumed an interrupted one: trainings finished before the interruption were kept "
-               "and scored again, the others continued from their last epoch." if summary.get("resumed") else "")
+    resumed = (" This execution continued an earlier one: trainings that had finished were kept and scored again, "
+               "unfinished ones continued from their last epoch." if summary.get("resumed") else "")
     weights = summary["vgg16_weights"]
     weights = "looked for in torchvision's cache" if weights == "torchvision cache" else f"the local file {weights}"
     commands = [f"HW6_DATA_ROOT=<data> HW6_FASHION_ROOT=<folder holding FashionMNIST/raw> HW6_PROFILE="
@@ -471,7 +471,7 @@ def appendix(summary: dict, results: Path) -> list[Block]:
         f"Profile {summary['profile']}: {summary['profile_description']}. Data: {summary['data']['name']}"
         f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data)'}; Fashion-MNIST from the folder "
         f"{summary['fashion']}; VGG16 ImageNet weights: {weights}. Device: {summary['device']}, {summary['parallel']} "
-        f"training(s) at a time.{resumed} Started {summary['started_utc']} UTC, {summary['wall_seconds'] / 60:.0f} "
+        f"training(s) at a time.{resumed} Started {summary['started_utc']} UTC, {summary['train_seconds'] / 60:.0f} "
         f"min of training. Python {v['python']}, torch {v['torch']}, torchvision {v['torchvision']}, numpy "
         f"{v['numpy']}. Built by notebook/report.py from results/summary.json on "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}.")),

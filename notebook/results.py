@@ -105,7 +105,7 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
         "torchvision cache", "versions": {"python": platform.python_version(), "torch": torch.__version__,
                                           "torchvision": torchvision.__version__, "numpy": numpy.__version__,
                                           "matplotlib": matplotlib.__version__, "pillow": PIL.__version__},
-        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "wall_seconds": 0.0, "resumed": resume,
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "train_seconds": 0.0, "resumed": resume,
         "experiments": {},
     }
     earlier = out / "summary.json"
@@ -123,7 +123,7 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
 def record(summary: dict, out: Path, key: str, entry: dict) -> dict:
     """Stores one section's entry in ``summary`` and rewrites OUT/summary.json at once."""
     summary["experiments"][key] = entry
-    summary["wall_seconds"] = round(sum(e.get("wall_seconds", 0) for e in summary["experiments"].values()), 1)
+    summary["train_seconds"] = round(sum(e.get("train_seconds", 0) for e in summary["experiments"].values()), 1)
     atomic.write_json(summary, out / "summary.json")
     return entry
 
@@ -157,8 +157,8 @@ def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, 
              "image_size": d["image_size"], "background_share": sum(confusion[0]) / sum(map(sum, confusion)),
              "score_size": d["score_size"], "train_frames": d["train_frames"], "init": d["init"],
              "options": {k: s["options"][k] for k in KEPT_OPTIONS}, "test": s.get("test", {}),
-             "validation": s.get("validation", {}), "wall_seconds": 0.0 if reused else
-             sum(m["wall_seconds"] for m in runs) + sum(r["train_seconds"] for r in extra.get("study", {}).get("rows", [])),
+             "validation": s.get("validation", {}), "train_seconds": 0.0 if reused else  # epochs' own seconds
+             sum(m["fit"]["train_seconds"] for m in runs) + sum(r["train_seconds"] for r in extra.get("study", {}).get("rows", [])),
              "fits": [{"seed": seed, **{k: m["fit"][k] for k in ("best_epoch", "epochs_run", "stop_reason",
                                                                  "train_seconds")}, **slopes(histories[f"seed {seed}"])}
                       for seed, m in zip(s["seeds"], runs)], **extra}
@@ -177,7 +177,7 @@ def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], 
                    out / folder / "val_dice.png")
     return record(summary, out, key, {"kind": "ablation", "status": "done", "dir": folder, "base": base,
                                       "seeds": seeds["seeds"], "rows": rows,
-                                      "wall_seconds": sum(seeds["train_seconds"])})
+                                      "train_seconds": sum(seeds["train_seconds"])})
 
 
 def slopes(history: list[dict], last: int = 3) -> dict:
@@ -199,7 +199,7 @@ def colorization(summary: dict, out: Path, key: str, folder: str, metrics: dict)
                                       "train_loss_per_epoch": [r["train_loss"] for r in history],
                                       "validation": metrics["validation"], "fit": metrics["fit"],
                                       "details": metrics["details"], "device": metrics["device"],
-                                      "wall_seconds": metrics["wall_seconds"]})
+                                      "train_seconds": metrics["fit"]["train_seconds"]})
 
 
 def label_efficiency(summary: dict, out: Path, key: str, folder: str, result: dict, epochs: int,
@@ -218,4 +218,5 @@ def vgg(summary: dict, out: Path, key: str, options: dict, metrics: dict | DataE
         return record(summary, out, key, {"kind": "vgg", "status": "not run", "reason": str(metrics), "setup": setup})
     return record(summary, out, key, {"kind": "vgg", "status": _status(metrics), "dir": key, "setup": setup,
                                       "accuracy_per_epoch": [r["test_accuracy"] for r in read_history(out / key)],
-                                      **{k: metrics[k] for k in ("test", "fit", "details", "device", "wall_seconds")}})
+                                      "train_seconds": metrics["fit"]["train_seconds"],
+                                      **{k: metrics[k] for k in ("test", "fit", "details", "device")}})

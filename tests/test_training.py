@@ -174,6 +174,17 @@ def test_study_halves_on_validation_continues_the_better_half_and_tests_only_the
     assert metrics["test"] is not None and metrics["details"]["study"]["chosen"] == {
         "lr": chosen[0]["lr"], "batch_size": 4}
 
+    # a finished study resumed replays its rungs; one stopped after its first rung trains only the second again
+    again = train_segmentation.sweep(synthetic_root, tmp_path, grid, rungs=[1, 2], progress=False, resume="latest")
+    assert again["details"]["study"]["rows"] == rows
+    progress = json.loads((tmp_path / "study-progress.json").read_text())
+    (tmp_path / "study-progress.json").write_text(json.dumps(
+        {**progress, "scores": {name: v[:1] for name, v in progress["scores"].items()}}))
+    again = train_segmentation.sweep(synthetic_root, tmp_path, grid, rungs=[1, 2], progress=False, resume="latest")
+    assert [{k: v for k, v in r.items() if k != "train_seconds"} for r in again["details"]["study"]["rows"]] == [
+        {k: v for k, v in r.items() if k != "train_seconds"} for r in rows]
+    assert [len(read_history(tmp_path / r["config"])) for r in (*survivors, dropped)] == [2, 2, 1]
+
 
 def _train_cmd(data, out, *extra):
     return [sys.executable, "train_segmentation.py", "--data", str(data), "--out", str(out), "--epochs", "8",
