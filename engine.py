@@ -521,6 +521,12 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Epoch
         if config.patience is not None and state.bad_epochs >= config.patience:
             stop_reason = f"early stop: no better {config.monitor} for {config.patience} epochs"
             break
+    return _finish(state, model, config, runtime, show, stop_reason, complete)
+
+
+def _finish(state: _State, model: torch.nn.Module, config: FitConfig, runtime: Runtime, show: bool,
+            stop_reason: str, complete: bool) -> FitResult:
+    """The end of ``fit``: the best weights back into the model, the history written, one closing line."""
     if config.restore_best:
         unwrap(model).load_state_dict(state.best_state)
     if runtime.is_main:
