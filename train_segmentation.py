@@ -41,9 +41,10 @@ DEFAULTS = dict(experiment.COMMON_DEFAULTS, recipe="assignment", epochs=200, pat
                 also_keep=())
 RECIPES = {
     "assignment": {},
-    # Chosen step by step on the validation split of the real data (tools/ablation.py): cross-entropy beside
-    # Dice gives every pixel its own gradient; checkpoints are selected on strict instrument Dice, not on the
-    # loss; an instrument class covering under 2% of a frame is dropped from it.
+    # Chosen step by step on the validation split of the real data (results/archive/ablation, under the earlier
+    # definitions; recipe_ablation measures each step today): cross-entropy beside Dice gives every pixel its own
+    # gradient; checkpoints are selected on strict instrument Dice, not on the loss; an instrument class
+    # covering under 2% of a frame is dropped from it.
     "best": dict(loss="dice_ce", monitor="val_mean_instrument_dice", min_region=0.02),
 }
 

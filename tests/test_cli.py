@@ -1,4 +1,4 @@
-"""Every script answers --help, and the ablation keeps only steps that help on validation."""
+"""Every script answers --help; 1(c)'s recipe ablation scores each step over seeds."""
 from __future__ import annotations
 
 import importlib
@@ -11,10 +11,10 @@ import pytest
 
 from conftest import ROOT
 from hw6 import experiment, train_segmentation
-from hw6.tools import ablation, bench
+from hw6.tools import bench
 
 SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "synthetic_endo.py",
-           "tools/predict.py", "tools/endovis2017.py", "tools/bench.py", "tools/ablation.py", "tools/run_notebook.py",
+           "tools/predict.py", "tools/endovis2017.py", "tools/bench.py", "tools/run_notebook.py",
            "tools/fetch_data.py", "tools/full_run.py", "notebook/report.py"]
 
 
@@ -26,35 +26,23 @@ def test_help(script, monkeypatch, capsys):
     assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
-def test_ablation_keeps_only_improving_steps(synthetic_root, tmp_path):
-    steps = [("base", {}), ("+ cross-entropy", {"loss": "dice_ce"}), ("+ strict monitor", {"monitor": "val_mean_instrument_dice"})]
-    rows = ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.005], seeds=[0, 1], epochs=1,
-                        batch_size=4, progress=False)
-    assert len(rows) == 3 + 1 + 1  # three trained steps, one threshold, the final test row
-    assert all(len(row["per_seed"].split()) == 2 for row in rows[:4])
-    assert [r["step"] for r in rows[:3]] == ["base", "+ cross-entropy", "+ strict monitor"]
-    best = -1.0
-    for row in rows[:3]:
-        assert row["kept"] == (row["val_mean_instrument_dice"] > best)
-        best = max(best, row["val_mean_instrument_dice"]) if row["kept"] else best
-    assert "test_mean_instrument_dice" in rows[-1] and "val_mean_instrument_dice" not in rows[-1]
-    saved = json.loads((tmp_path / "ablation.json").read_text())
-    assert saved["data"]["synthetic"] is True and len(saved["class_names"]) == 8
-    assert (tmp_path / "ablation.md").read_text().count("\n") == len(rows) + 2
-
-
-def test_ablation_reuses_finished_steps(synthetic_root, tmp_path, monkeypatch):
-    steps = [("base", {})]
-    ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.01], seeds=[0], epochs=1, batch_size=4,
-                 progress=False)
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("a finished step was trained again")
-
-    monkeypatch.setattr(ablation.train_segmentation, "train", no_training)
-    rows = ablation.run(synthetic_root, tmp_path, steps, min_region_grid=[0.01], seeds=[0], epochs=1, batch_size=4,
-                        progress=False)
-    assert rows[1]["step"] == "+ drop classes under 1.00% of a frame"
+def test_recipe_ablation_steps_over_seeds(synthetic_root, tmp_path):
+    seeds = [0, 1]
+    base = experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path / "base", seeds,
+                                       epochs=3, batch_size=4, progress=False)["runs"]
+    rows = train_segmentation.recipe_ablation(synthetic_root, tmp_path / "recipe", base, seeds, epochs=3,
+                                              batch_size=4, progress=False)
+    assert [r["step"] for r in rows] == ["the study's choice", "+ Dice + cross-entropy loss",
+                                         "+ weights kept by validation strict Dice",
+                                         "+ classes under 2% of a frame dropped"]
+    present = [r["validation"]["mean_present_instrument_dice"]["values"] for r in rows]
+    assert present[0] == [m["validation"]["mean_present_instrument_dice"] for m in base]
+    assert all(len(v) == len(seeds) for v in present)
+    # the weights kept by strict Dice are the best epoch by it, so no worse than the loss-kept epoch's
+    assert all(kept >= by_loss - 1e-6 for kept, by_loss in zip(present[2], present[1]))
+    saved = json.loads((tmp_path / "recipe" / "ablation.json").read_text())
+    assert [r["step"] for r in saved] == [r["step"] for r in rows]
+    assert (tmp_path / "recipe" / "ablation.md").read_text().count("\n") == len(rows) + 2
 
 
 def test_seeds_report_the_spread_and_make_a_long_runs_row(synthetic_root, tmp_path):
