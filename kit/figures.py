@@ -50,8 +50,10 @@ def curves(histories: dict[str, list[dict]], keys: Sequence[str], ylabel: str, t
     for colour, (label, history) in enumerate(histories.items()):
         epochs = [row["epoch"] for row in history]
         for style, key in zip(styles, keys):
+            # one key over several runs: the y label names it, the legend only the runs
+            name = label if len(keys) == 1 and label else f"{label} {labels.get(key, key)}".strip()
             handles += ax.plot(epochs, [row.get(key, math.nan) for row in history], style, marker=".",
-                               color=f"C{colour % 10}", label=f"{label} {labels.get(key, key)}".strip())
+                               color=f"C{colour % 10}", label=name)
     ax.set(xlabel=epoch_label, ylabel=ylabel, title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)

@@ -15,7 +15,8 @@ from hw6.kit import stats
 
 QUESTIONS = {
     "1a": "Fill in the starter U-Net's missing last layer and activation; implement a soft multi-class Dice loss "
-          "and explain it; train until convergence (batch 10, Adam 1e-3, early stopping); plot training and "
+          "and explain it; train until convergence (batch 10, Adam at learning rate 0.001, early stopping); plot "
+          "training and "
           "validation loss in one figure; report the Dice score on the test split.",
     "1b": "Add meaningful augmentation, show the code that implements it and explain it; train as in 1(a); "
           "plot the losses; report the test Dice and compare with 1(a).",
@@ -75,8 +76,10 @@ def settings(e: dict) -> str:
     """The hyper-parameters and budget of a segmentation experiment, in words."""
     o = e["options"]
     schedule = "constant" if o["scheduler"] == "none" else f"{o['scheduler']} schedule"
+    cannot = (f" (no fewer than the {o['epochs']} epochs, so it cannot end a run at this budget)"
+              if o["patience"] >= o["epochs"] else "")
     return (f"batch {o['batch_size']}, Adam learning rate {o['lr']:g} ({schedule}), up to {o['epochs']} epochs, "
-            f"early stopping after {o['patience']} epochs without a better {MONITOR_WORDS[o['monitor']]}, "
+            f"early stopping after {o['patience']} epochs without a better {MONITOR_WORDS[o['monitor']]}{cannot}, "
             f"{'x'.join(map(str, e['image_size']))} frames ({e['train_frames']} training frames)")
 
 
@@ -191,18 +194,36 @@ def answer_1c(e: dict, summary: dict) -> str:
     grid = " x ".join(f"{len(v)} {'learning rates' if k == 'lr' else 'batch sizes'} "
                       f"({', '.join(f'{x:g}' for x in v)})" for k, v in study["grid"].items())
     text = (f"The study: {grid}, the assignment's loss and checkpoint rule unchanged, seed 0. Successive halving "
-            f"over rounds of {', '.join(map(str, rungs))} epochs kept " + " -> ".join(map(str, survivors)) +
+            f"over rounds of {', '.join(map(str, rungs))} epochs kept " + " → ".join(map(str, survivors)) +
             " configurations, compared by the validation strict Dice over the classes present; chosen: "
-            f"{values}. ")
+            f"{values}. " + cuts_note(rows, rungs))
     if base and base.get("status") == "done":
         better = stats.is_finding(present(e), present(base)) and present(e)["mean"] > present(base)["mean"]
         if e["dir"] == base["dir"]:
             verdict = "No: the study chose 1(a)'s own values, so 1(a)'s runs stand for it. "
         else:
             verdict = (f"{'Yes' if better else 'No'}: the chosen configuration, trained over {len(e['seeds'])} "
-                       f"seeds at 1(a)'s budget and compared with 1(a). " + compare("1(c)", e, "1(a)", base) + " ")
+                       f"seeds at 1(a)'s budget and compared with 1(a). " + compare("1(c)", e, "1(a)", base) +
+                       " " + stats.compare(
+                           "1(c)", e["test"]["assignment_dice"], "1(a)", base["test"]["assignment_dice"],
+                           "assignment's Dice") + " ")
         text = verdict + text + steps_note(e, base)
     return text + f"\nSettings: {settings(e)}. Result: {seg_scores(e)}. {convergence(e)}"
+
+
+def cuts_note(rows: list[dict], rungs: list[int]) -> str:
+    """How close the study's cuts were: the smallest gap, at any round, between the last configuration kept
+    and the best one dropped (one seed's validation score)."""
+    gaps = []
+    for now, later in zip(rungs, rungs[1:]):
+        kept = [r[f"score_at_{now}"] for r in rows if f"score_at_{later}" in r]
+        dropped = [r[f"score_at_{now}"] for r in rows if f"score_at_{now}" in r and f"score_at_{later}" not in r]
+        if kept and dropped:
+            gaps.append(min(kept) - max(dropped))
+    if not gaps:
+        return ""
+    return (f"Its cuts rest on one seed, with gaps as small as {min(gaps):.3f} between a configuration kept and one "
+            "dropped, so the order below the chosen one is not a finding; the seeds above test the choice itself. ")
 
 
 def steps_note(e: dict, base: dict) -> str:
@@ -219,18 +240,34 @@ def steps_note(e: dict, base: dict) -> str:
 def answer_1c_recipe(e: dict, summary: dict) -> str:
     rows = e["rows"]
     lines = []
-    for before, step in zip(rows, rows[1:]):
-        delta = stats.compare(step["step"].lstrip("+ "), step["test"]["mean_present_instrument_dice"], "the step before",
-                              before["test"]["mean_present_instrument_dice"], "strict test Dice over the classes present")
-        agree = (stats.is_finding(step["test"]["mean_present_instrument_dice"], before["test"]["mean_present_instrument_dice"])
-                 == stats.is_finding(step["test"]["mean_instrument_dice"], before["test"]["mean_instrument_dice"]))
-        lines.append(delta + ("" if agree else " Over all classes the verdict differs: " + stats.compare(
-            "this step", step["test"]["mean_instrument_dice"], "the step before", before["test"]["mean_instrument_dice"],
-            "mean over all classes")))
+    for k, (before, step) in enumerate(zip(rows, rows[1:]), start=1):
+        name = step["step"].lstrip("+ ")
+        line = f"{name[0].upper()}{name[1:]} (test split). " + compare("this step", step, "the step before", before)
+        val, val_before = present(step, "validation")["mean"], present(before, "validation")["mean"]
+        test, test_before = present(step)["mean"], present(before)["mean"]
+        if (val - val_before) * (test - test_before) < 0:
+            line += (f" On the validation split it moves the other way ({f3(val)} against {f3(val_before)} over the "
+                     "classes present).")
+        if k == 2:
+            line += kept_epochs_note(e)
+        lines.append(line)
     base = summary["experiments"].get("1c")
     where = f" Settings otherwise 1(c)'s: {settings(base)}." if base and base.get("status") == "done" else ""
     return (f"Each step on top of the one before, over seeds {', '.join(map(str, e['seeds']))}; no step was chosen "
             f"on the test split.{where}\n" + "\n".join(lines))
+
+
+def kept_epochs_note(e: dict) -> str:
+    """Which epoch each checkpoint rule kept, per seed: equal epochs mean equal weights."""
+    kept = e.get("kept_epochs")
+    if not kept:
+        return ""
+    by_loss, by_dice = kept["validation loss"], kept["validation strict Dice"]
+    if by_loss == by_dice:
+        return (f" Both rules kept the same epoch in every seed ({', '.join(map(str, by_loss))}), so at this budget "
+                "the step changes nothing.")
+    return (f" The validation loss kept epochs {', '.join(map(str, by_loss))}, the validation strict Dice "
+            f"{', '.join(map(str, by_dice))}.")
 
 
 def answer_1d(e: dict, summary: dict) -> str:
@@ -256,20 +293,32 @@ def overfit_note(e: dict) -> str:
     if best == len(val) - 1 or len(train) != len(val) or train[-1] >= train[best]:
         return ""
     return (f" After epoch {best + 1} the training error kept falling ({f3(train[best], 5)} to {f3(train[-1], 5)}) "
-            "while the validation error rose: later epochs fit the training images, not the validation ones.")
+            "while the validation error rose, as overfitting would show; with one seed, and the training error "
+            "averaged over each epoch while the validation error is measured at its end, this is an indication, "
+            "not a finding.")
 
 
 def answer_1e(e: dict, summary: dict) -> str:
     init = e.get("init") or {}
     text = ("The segmentation U-Net starts from the colorization weights: every tensor of the same shape is "
-            f"loaded ({len(init.get('loaded', []))} tensors); the first convolution, 1 -> 32 channels there, becomes "
-            "3 -> 32 by repeating its kernel over R, G and B divided by 3; the last layer, whose outputs mean "
-            "colours there and classes here, starts fresh.\n"
+            f"loaded ({len(init.get('loaded', []))} tensors); the first convolution, 1 → 32 channels there, becomes "
+            "3 → 32 by repeating its kernel over R, G and B divided by 3; the last layer, whose outputs mean "
+            "colours there and classes here, starts fresh." + pretraining_note(summary) + "\n"
             f"Settings: 1(c)'s chosen ones, {settings(e)}. Result: {seg_scores(e)}. {convergence(e)}")
     scratch = summary["experiments"].get("1c")
     if scratch and scratch.get("status") == "done":
         text += "\nDifferences compared to (c): " + compare("pre-training", e, "training from scratch (1(c))", scratch)
     return text
+
+
+def pretraining_note(summary: dict) -> str:
+    """How much pre-training the loaded weights hold: the colorization epoch they were kept at."""
+    d = summary["experiments"].get("1d")
+    if not d or d.get("status") != "done":
+        return ""
+    epoch, images = d["fit"]["best_epoch"], d["details"]["train_images"]
+    return (f" Those are the colorization weights of its epoch {epoch} (its lowest validation error), so the "
+            f"pre-training amounts to {epoch} epoch{'s' * (epoch != 1)} over {images:,} grey images.")
 
 
 def answer_label_efficiency(e: dict, summary: dict) -> str:
@@ -287,7 +336,7 @@ def vgg_setup(e: dict) -> str:
     s, o = e["setup"], e["setup"]["options"]
     layers = {"scratch": "Every layer is trained from random initialisation",
               "frozen": "Frozen: the 13 convolutional layers and the first two fully connected layers; trained: "
-                        "only the re-initialised last layer (4096 -> 10)",
+                        "only the re-initialised last layer (4096 → 10)",
               "finetune-fc": "Frozen: the 13 convolutional layers; trained: all three fully connected layers "
                              "(the last one re-initialised for 10 classes)"}[s["mode"]]
     cache = (" The frozen layers are computed once for every image (without their dropout) and the trained layers "

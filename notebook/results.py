@@ -88,7 +88,7 @@ def describe(profile: str, scale: dict) -> str:
     color = f"{scale['color_images']:,}" if scale["color_images"] else "all"
     vgg = f"{scale['vgg_images']:,}" if scale["vgg_images"] else "all 60,000"
     return (f"{size} frames (scored at 256x320), up to {scale['epochs']} epochs per segmentation run, seeds "
-            f"{' '.join(map(str, scale['seeds']))}, {color} colorization images for up to {scale['color_epochs']} "
+            f"{', '.join(map(str, scale['seeds']))}, {color} colorization images for up to {scale['color_epochs']} "
             f"epochs, VGG16 on {vgg} training images")
 
 
@@ -177,7 +177,21 @@ def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], 
                    out / folder / "val_dice.png")
     return record(summary, out, key, {"kind": "ablation", "status": "done", "dir": folder, "base": base,
                                       "seeds": seeds["seeds"], "rows": rows,
+                                      "kept_epochs": kept_epochs(out / folder, seeds["seeds"]),
                                       "train_seconds": sum(seeds["train_seconds"])})
+
+
+def kept_epochs(folder: Path, seeds: list[int]) -> dict[str, list[int]]:
+    """Per seed, the epoch whose weights each checkpoint rule kept: the run's own (best.pt, by the validation
+    loss) and the first epoch of the highest validation strict Dice (best-val_present_dice.pt)."""
+    by_loss, by_dice = [], []
+    for seed in seeds:
+        run = folder / f"seed{seed}"
+        by_loss.append(json.loads((run / "metrics.json").read_text())["fit"]["best_epoch"])
+        history = read_history(run)
+        best = max(h["val_present_dice"] for h in history)
+        by_dice.append(next(h["epoch"] for h in history if h["val_present_dice"] == best))
+    return {"validation loss": by_loss, "validation strict Dice": by_dice}
 
 
 def slopes(history: list[dict], last: int = 3) -> dict:
