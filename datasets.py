@@ -201,15 +201,22 @@ def cache_key(files: Sequence[Path], extra: object) -> str:
 def fingerprint(files: Sequence[Path]) -> str:
     """What a set of files holds: each file's path below their common folder and the SHA-256 of its bytes (a
     few tenths of a second for the 52 MB of colorization images). A resume compares it with the one its
-    checkpoint stored, so a run never continues on training files whose content changed, while the same data
-    copied elsewhere, or given new modification times, resumes."""
+    checkpoint stored, so a run never continues on training files whose content changed, while the same files
+    given new modification times (the data provisioned again) resume."""
+    if not files:
+        raise DataError("no files to fingerprint: a training split without files cannot be resumed safely")
     absolute = [Path(os.path.abspath(f)) for f in files]
-    base = os.path.commonpath([f.parent for f in absolute]) if absolute else ""
+    base = os.path.commonpath([f.parent for f in absolute])
     digest = hashlib.sha256()
     for path in absolute:
-        with open(path, "rb") as stream:
-            content = hashlib.file_digest(stream, "sha256").hexdigest()
-        digest.update(f"{path.relative_to(base).as_posix()}\0{content}\n".encode())
+        content = hashlib.sha256()
+        try:
+            with open(path, "rb") as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    content.update(chunk)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+        digest.update(f"{path.relative_to(base).as_posix()}\0{content.hexdigest()}\n".encode())
     return digest.hexdigest()[:32]
 
 

@@ -104,8 +104,9 @@ class Run:
         if self.resume is not None:
             saved = load_checkpoint(self.resume, mmap=True)["meta"]["options"].get("data_fingerprint")
             if saved not in (None, fingerprint):
-                raise CheckpointError(f"{self.resume}: the training files in {self.data} changed since this "
-                                      f"checkpoint was written (added, removed or modified); start a new run")
+                raise CheckpointError(f"{self.resume}: the training files in {self.data} differ in content from "
+                                      "those this checkpoint trained on (or it predates content fingerprints); "
+                                      "start a new run")
         self.shaping["data_fingerprint"] = fingerprint
 
     @property

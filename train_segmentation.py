@@ -43,9 +43,9 @@ RECIPES = {
     "assignment": {},
     # Chosen step by step on the validation split of the real data (results/archive/ablation, under the earlier
     # definitions; recipe_ablation measures each step today): cross-entropy beside Dice gives every pixel its own
-    # gradient; checkpoints are selected on strict instrument Dice, not on the loss; an instrument class
-    # covering under 2% of a frame is dropped from it.
-    "best": dict(loss="dice_ce", monitor="val_mean_instrument_dice", min_region=0.02),
+    # gradient; checkpoints are selected on the strict Dice over the classes present, not on the loss; an
+    # instrument class covering under 2% of a frame is dropped from it.
+    "best": dict(loss="dice_ce", monitor="val_present_dice", min_region=0.02),
 }
 
 
@@ -97,7 +97,7 @@ def load_pretrained(model: UNet, path: Path) -> dict:
     report = transfer_weights(model, ckpt["model"])
     if not report["loaded"]:
         raise CheckpointError(f"{path}: no tensor of the checkpoint fits this U-Net")
-    return report
+    return {**report, "epoch": ckpt.get("epoch")}  # the pre-training epoch these weights were kept at
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -226,8 +226,8 @@ def score_selected(data: str | Path, run_dir: Path, o: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- ablation
-KEPT_BY_STRICT_DICE = "val_present_dice"
-REGION_FILTER = 0.02  # the fraction of a frame under which a predicted instrument class is dropped from it
+KEPT_BY_STRICT_DICE = RECIPES["best"]["monitor"]
+REGION_FILTER = RECIPES["best"]["min_region"]  # the fraction of a frame under which a class is dropped from it
 
 
 def recipe_ablation(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], parallel: int = 1,
@@ -236,18 +236,19 @@ def recipe_ablation(data: str | Path, out: str | Path, base: list[dict], seeds: 
     ``base``: the metrics of the runs the steps start from (``options`` trained over ``seeds``). Trains once
     per seed with Dice + cross-entropy (keeping also the weights of the best validation strict Dice), then
     scores those weights, and them with small class regions dropped; no step is chosen on the test split.
-    Writes OUT/seed<s>/, OUT/ablation.json and OUT/ablation.md; returns one row per step: the spread over the
-    seeds of every validation and test number (``experiment.spreads``)."""
+    Writes OUT/seed<s>/, OUT/ablation.json and OUT/ablation.md; returns one row per step: its words, what it
+    changes (base, loss, checkpoint, filter) and the spread over the seeds of every validation and test number
+    (``experiment.spreads``)."""
     trained = experiment.train_over_seeds(train, data, out, seeds, parallel, **{
         **options, "loss": "dice_ce", "also_keep": (KEPT_BY_STRICT_DICE,)})["runs"]
     o = resolve_options(**options)
     rescored = [rescore(data, Path(out) / f"seed{s}" / f"best-{KEPT_BY_STRICT_DICE}.pt", {**o, "loss": "dice_ce"},
                         region) for region in (0.0, REGION_FILTER) for s in seeds]
-    steps = [("the study's choice", base), ("+ Dice + cross-entropy loss", trained),
-             ("+ weights kept by validation strict Dice", rescored[:len(seeds)]),
-             (f"+ classes under {REGION_FILTER:.0%} of a frame dropped", rescored[len(seeds):])]
-    rows = [{"step": name, **{split: experiment.spreads([m[split] for m in runs]) for split in ("validation", "test")}}
-            for name, runs in steps]
+    steps = [("the study's choice", "base", base), ("+ Dice + cross-entropy loss", "loss", trained),
+             ("+ weights kept by validation strict Dice", "checkpoint", rescored[:len(seeds)]),
+             (f"+ classes under {REGION_FILTER:.0%} of a frame dropped", "filter", rescored[len(seeds):])]
+    rows = [{"step": name, "change": change, **{split: experiment.spreads([m[split] for m in runs])
+                                                for split in ("validation", "test")}} for name, change, runs in steps]
     atomic.write_json(rows, Path(out) / "ablation.json")
     atomic.write_text(cli.markdown_table([{"step": r["step"], **{
         f"{split} present-class Dice": stats.describe(r[split]["mean_present_instrument_dice"])

@@ -34,14 +34,15 @@ def save(fig: plt.Figure, path: Path) -> Path:
 
 # How a history key reads in a legend.
 KEY_WORDS = {"train_loss": "training loss", "val_loss": "validation loss", "test_loss": "test loss",
-             "val_present_dice": "validation strict Dice", "score": ""}
+             "val_present_dice": "validation strict Dice"}
 
 
 def curves(histories: dict[str, list[dict]], keys: Sequence[str], ylabel: str, title: str, path: Path,
            right: tuple[str, str] | None = None, labels: dict[str, str] | None = None,
            epoch_label: str = "epoch") -> Path:
     """Lines of ``keys`` against epoch for each labelled history, in one axes: one colour per history, one line
-    style per key (solid, dashed, ...), named in the legend by ``labels`` (key -> words; default the key);
+    style per key (solid, dashed, ...), named in the legend by the history's label and ``labels`` (key ->
+    words; default the key), or by the label alone when there is one key (the y label names it);
     ``right`` = (key, label) adds a second y axis (for example test accuracy beside the loss). The legend sits
     below the axes, where it hides no line; epochs are whole numbers on the axis."""
     labels = {**KEY_WORDS, **(labels or {})}

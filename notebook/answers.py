@@ -38,6 +38,16 @@ QUESTIONS = {
 CLASS_WORDS = "instrument classes"
 
 
+def sentence(text: str) -> str:
+    """``text`` starting with a capital (a comparison may begin with its label, "this step raises ...")."""
+    return text[:1].upper() + text[1:]
+
+
+def clause(text: str) -> str:
+    """``text`` after a colon: a leading "The" lower-cased; a label such as "1(b)" stays as it is."""
+    return "the" + text[3:] if text.startswith("The ") else text
+
+
 def f3(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
@@ -76,8 +86,8 @@ def settings(e: dict) -> str:
     """The hyper-parameters and budget of a segmentation experiment, in words."""
     o = e["options"]
     schedule = "constant" if o["scheduler"] == "none" else f"{o['scheduler']} schedule"
-    cannot = (f" (no fewer than the {o['epochs']} epochs, so it cannot end a run at this budget)"
-              if o["patience"] >= o["epochs"] else "")
+    # the earliest stop is after epoch 1 + patience: at or past the budget, early stopping saves nothing
+    cannot = " (as long as the budget, so it cannot end a run early)" if o["patience"] >= o["epochs"] - 1 else ""
     return (f"batch {o['batch_size']}, Adam learning rate {o['lr']:g} ({schedule}), up to {o['epochs']} epochs, "
             f"early stopping after {o['patience']} epochs without a better {MONITOR_WORDS[o['monitor']]}{cannot}, "
             f"{'x'.join(map(str, e['image_size']))} frames ({e['train_frames']} training frames)")
@@ -110,7 +120,7 @@ def compare(label_a: str, a: dict, label_b: str, b: dict) -> str:
         return (f"{first} The mean over all classes agrees: {stats.describe(all_classes(a))} against "
                 f"{stats.describe(all_classes(b))}.")
     return (f"{first} The two class conventions disagree here: " +
-            stats.compare(label_a, all_classes(a), label_b, all_classes(b), "mean over all classes"))
+            clause(stats.compare(label_a, all_classes(a), label_b, all_classes(b), "mean over all classes")))
 
 
 def dice_implementation() -> str:
@@ -170,7 +180,7 @@ def answer_1b(e: dict, summary: dict) -> str:
             "0.03: lighting and tissue colour change between procedures, instrument shapes do not).\n"
             f"Settings: 1(a)'s. Result over {len(e['seeds'])} seeds: {seg_scores(e)}. {convergence(e)}")
     if base and base.get("status") == "done":
-        text += "\nAgainst 1(a): " + compare("1(b)", e, "1(a)", base) + " " + budget_note(e, base)
+        text += "\nAgainst 1(a): " + clause(compare("1(b)", e, "1(a)", base)) + " " + budget_note(e, base)
     return text
 
 
@@ -202,8 +212,9 @@ def answer_1c(e: dict, summary: dict) -> str:
         if e["dir"] == base["dir"]:
             verdict = "No: the study chose 1(a)'s own values, so 1(a)'s runs stand for it. "
         else:
-            verdict = (f"{'Yes' if better else 'No'}: the chosen configuration, trained over {len(e['seeds'])} "
-                       f"seeds at 1(a)'s budget and compared with 1(a). " + compare("1(c)", e, "1(a)", base) +
+            verdict = (f"{'Yes' if better else 'No'}, on the strict Dice: the chosen configuration, trained over "
+                       f"{len(e['seeds'])} seeds at 1(a)'s budget and compared with 1(a). " +
+                       compare("1(c)", e, "1(a)", base) +
                        " " + stats.compare(
                            "1(c)", e["test"]["assignment_dice"], "1(a)", base["test"]["assignment_dice"],
                            "assignment's Dice") + " ")
@@ -222,8 +233,9 @@ def cuts_note(rows: list[dict], rungs: list[int]) -> str:
             gaps.append(min(kept) - max(dropped))
     if not gaps:
         return ""
-    return (f"Its cuts rest on one seed, with gaps as small as {min(gaps):.3f} between a configuration kept and one "
-            "dropped, so the order below the chosen one is not a finding; the seeds above test the choice itself. ")
+    return (f"The study ran on seed 0 alone, and its smallest gap between a configuration kept and one dropped was "
+            f"{min(gaps):.3f}, so the order of the configurations is not a finding; the seeds compare the chosen "
+            "one with 1(a), not with the others. ")
 
 
 def steps_note(e: dict, base: dict) -> str:
@@ -240,16 +252,16 @@ def steps_note(e: dict, base: dict) -> str:
 def answer_1c_recipe(e: dict, summary: dict) -> str:
     rows = e["rows"]
     lines = []
-    for k, (before, step) in enumerate(zip(rows, rows[1:]), start=1):
-        name = step["step"].lstrip("+ ")
-        line = f"{name[0].upper()}{name[1:]} (test split). " + compare("this step", step, "the step before", before)
+    for before, step in zip(rows, rows[1:]):
+        line = (sentence(step["step"].lstrip("+ ")) + " (test split). " +
+                sentence(compare("this step", step, "the step before", before)))
         val, val_before = present(step, "validation")["mean"], present(before, "validation")["mean"]
         test, test_before = present(step)["mean"], present(before)["mean"]
-        if (val - val_before) * (test - test_before) < 0:
+        if step.get("change") == "checkpoint":  # its validation score chose these weights: only the test can tell
+            line += kept_epochs_note(e)
+        elif (val - val_before) * (test - test_before) < 0:
             line += (f" On the validation split it moves the other way ({f3(val)} against {f3(val_before)} over the "
                      "classes present).")
-        if k == 2:
-            line += kept_epochs_note(e)
         lines.append(line)
     base = summary["experiments"].get("1c")
     where = f" Settings otherwise 1(c)'s: {settings(base)}." if base and base.get("status") == "done" else ""
@@ -258,16 +270,17 @@ def answer_1c_recipe(e: dict, summary: dict) -> str:
 
 
 def kept_epochs_note(e: dict) -> str:
-    """Which epoch each checkpoint rule kept, per seed: equal epochs mean equal weights."""
+    """Which epoch each checkpoint rule kept, per seed (``kept_epochs``: monitor -> epochs, the run's own rule
+    first): equal epochs mean equal weights."""
     kept = e.get("kept_epochs")
-    if not kept:
+    if not kept or len(kept) != 2:
         return ""
-    by_loss, by_dice = kept["validation loss"], kept["validation strict Dice"]
-    if by_loss == by_dice:
-        return (f" Both rules kept the same epoch in every seed ({', '.join(map(str, by_loss))}), so at this budget "
-                "the step changes nothing.")
-    return (f" The validation loss kept epochs {', '.join(map(str, by_loss))}, the validation strict Dice "
-            f"{', '.join(map(str, by_dice))}.")
+    (first, first_epochs), (second, second_epochs) = kept.items()
+    if first_epochs == second_epochs:
+        return (f" Both rules kept the same epoch in every seed ({', '.join(map(str, first_epochs))}), so at this "
+                "budget the step changes nothing.")
+    return (f" Epochs kept, seed by seed: by the {MONITOR_WORDS[first]} {', '.join(map(str, first_epochs))}; by the "
+            f"{MONITOR_WORDS[second]} {', '.join(map(str, second_epochs))}.")
 
 
 def answer_1d(e: dict, summary: dict) -> str:
@@ -303,22 +316,23 @@ def answer_1e(e: dict, summary: dict) -> str:
     text = ("The segmentation U-Net starts from the colorization weights: every tensor of the same shape is "
             f"loaded ({len(init.get('loaded', []))} tensors); the first convolution, 1 → 32 channels there, becomes "
             "3 → 32 by repeating its kernel over R, G and B divided by 3; the last layer, whose outputs mean "
-            "colours there and classes here, starts fresh." + pretraining_note(summary) + "\n"
+            "colours there and classes here, starts fresh." + pretraining_note(init, summary) + "\n"
             f"Settings: 1(c)'s chosen ones, {settings(e)}. Result: {seg_scores(e)}. {convergence(e)}")
     scratch = summary["experiments"].get("1c")
     if scratch and scratch.get("status") == "done":
-        text += "\nDifferences compared to (c): " + compare("pre-training", e, "training from scratch (1(c))", scratch)
+        text += "\nDifferences compared to (c): " + clause(compare("pre-training", e, "training from scratch (1(c))",
+                                                                   scratch))
     return text
 
 
-def pretraining_note(summary: dict) -> str:
-    """How much pre-training the loaded weights hold: the colorization epoch they were kept at."""
-    d = summary["experiments"].get("1d")
-    if not d or d.get("status") != "done":
+def pretraining_note(init: dict, summary: dict) -> str:
+    """How much pre-training the loaded weights hold: the colorization epoch of the checkpoint 1(e) loaded
+    (``init["epoch"]``), over 1(d)'s training images."""
+    d, epoch = summary["experiments"].get("1d"), init.get("epoch")
+    if epoch is None or not d or d.get("status") != "done":
         return ""
-    epoch, images = d["fit"]["best_epoch"], d["details"]["train_images"]
-    return (f" Those are the colorization weights of its epoch {epoch} (its lowest validation error), so the "
-            f"pre-training amounts to {epoch} epoch{'s' * (epoch != 1)} over {images:,} grey images.")
+    return (f" Those weights are from epoch {epoch} of the colorization run, so the pre-training amounts to "
+            f"{epoch} epoch{'s' * (epoch != 1)} over {d['details']['train_images']:,} grey images.")
 
 
 def answer_label_efficiency(e: dict, summary: dict) -> str:

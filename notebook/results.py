@@ -19,7 +19,7 @@ import torchvision
 
 from hw6 import experiment, synthetic_endo, train_segmentation, transfer_vgg
 from hw6.datasets import DataError, check_root, data_label, is_synthetic
-from hw6.engine import read_history, setup_runtime
+from hw6.engine import load_checkpoint, read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import DeviceUnavailable
 
@@ -182,16 +182,17 @@ def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], 
 
 
 def kept_epochs(folder: Path, seeds: list[int]) -> dict[str, list[int]]:
-    """Per seed, the epoch whose weights each checkpoint rule kept: the run's own (best.pt, by the validation
-    loss) and the first epoch of the highest validation strict Dice (best-val_present_dice.pt)."""
-    by_loss, by_dice = [], []
+    """Per seed, the epoch whose weights each checkpoint rule kept: monitor -> epochs, the run's own monitor
+    (best.pt) first, then each ``also_keep`` monitor (best-<monitor>.pt, read from the checkpoint itself)."""
+    kept: dict[str, list[int]] = {}
     for seed in seeds:
         run = folder / f"seed{seed}"
-        by_loss.append(json.loads((run / "metrics.json").read_text())["fit"]["best_epoch"])
-        history = read_history(run)
-        best = max(h["val_present_dice"] for h in history)
-        by_dice.append(next(h["epoch"] for h in history if h["val_present_dice"] == best))
-    return {"validation loss": by_loss, "validation strict Dice": by_dice}
+        metrics = json.loads((run / "metrics.json").read_text())
+        kept.setdefault(metrics["fit"]["monitor"], []).append(metrics["fit"]["best_epoch"])
+        for monitor in metrics["options"]["also_keep"]:
+            epoch = load_checkpoint(run / f"best-{monitor}.pt", mmap=True)["epoch"]
+            kept.setdefault(monitor, []).append(epoch)
+    return kept
 
 
 def slopes(history: list[dict], last: int = 3) -> dict:

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ROOT
 from hw6 import experiment, train_segmentation
+from hw6.notebook import results
 from hw6.tools import bench
 
 SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "synthetic_endo.py",
@@ -35,11 +36,18 @@ def test_recipe_ablation_steps_over_seeds(synthetic_root, tmp_path):
     assert [r["step"] for r in rows] == ["the study's choice", "+ Dice + cross-entropy loss",
                                          "+ weights kept by validation strict Dice",
                                          "+ classes under 2% of a frame dropped"]
+    assert [r["change"] for r in rows] == ["base", "loss", "checkpoint", "filter"]
     present = [r["validation"]["mean_present_instrument_dice"]["values"] for r in rows]
-    assert present[0] == [m["validation"]["mean_present_instrument_dice"] for m in base]
-    assert all(len(v) == len(seeds) for v in present)
-    # the weights kept by strict Dice are the best epoch by it, so no worse than the loss-kept epoch's
-    assert all(kept >= by_loss - 1e-6 for kept, by_loss in zip(present[2], present[1]))
+    kept = results.kept_epochs(tmp_path / "recipe", seeds)
+    assert list(kept) == ["val_loss", "val_present_dice"]
+    for k, seed in enumerate(seeds):
+        history = json.loads((tmp_path / "recipe" / f"seed{seed}" / "history.json").read_text())
+        best = max(h["val_present_dice"] for h in history)
+        # the strict-Dice step scores the epoch of the highest validation strict Dice, and says which one it was
+        assert present[2][k] == pytest.approx(best, abs=1e-6)
+        assert history[kept["val_present_dice"][k] - 1]["val_present_dice"] == pytest.approx(best, abs=1e-6)
+        assert present[1][k] == pytest.approx(history[kept["val_loss"][k] - 1]["val_present_dice"], abs=1e-6)
+    assert all(len(r["test"]["mean_present_instrument_dice"]["values"]) == len(seeds) for r in rows)
     saved = json.loads((tmp_path / "recipe" / "ablation.json").read_text())
     assert [r["step"] for r in saved] == [r["step"] for r in rows]
     assert (tmp_path / "recipe" / "ablation.md").read_text().count("\n") == len(rows) + 2

@@ -240,12 +240,14 @@ def test_resume_after_the_training_files_changed_is_refused(root, tmp_path, caps
 def test_resume_on_the_same_data_rewritten_continues(root, tmp_path, capsys):
     out = tmp_path / "r"
     assert _run(train_segmentation, _seg(root, out, "--epochs", "1"), capsys)[0] == 0
+    first = json.loads((out / "history.json").read_text())
     for path in (root / "segmentation" / "train").rglob("*.*"):  # the data provisioned again: new times, same bytes
         path.write_bytes(path.read_bytes())
         os.utime(path, (1e9, 1e9))
     code, err = _run(train_segmentation, _seg(root, out, "--epochs", "2", "--resume"), capsys)
     assert code == 0, err
-    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2]
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and history[0] == first[0]  # continued, not started again
 
 
 def test_a_mapping_with_one_class_is_refused(tmp_path, capsys):

@@ -1,1 +1,1 @@
-"""Standalone commands: predict, the recipe ablation, the benchmark, the data converter, the notebook runner and the GPU run."""
+"""Standalone commands: predict, the benchmark, the data fetcher and converter, the notebook runner and the GPU run."""
