@@ -109,13 +109,18 @@ def segmentation_run(where: str, options: dict, test: dict, frames: int, size: l
     epochs = sum(f["epochs_run"] for f in fits) / len(fits)
     return {"where": where, "folder": folder, "options": options, "test": test, "seeds": seeds,
             "work": frames * size[0] * size[1] * epochs,
-            "budget": f"{size[0]}x{size[1]}, {options['epochs']} epochs, {len(seeds)} seeds"}
+            "budget": f"{size[0]}x{size[1]}, {count(options['epochs'], 'epoch')}, {count(len(seeds), 'seed')}"}
 
 
 def vgg_run(where: str, options: dict, test: dict, details: dict, epochs: int, folder: str | None = None) -> dict:
     schedule = "" if options.get("scheduler", "none") == "none" else f", {options['scheduler']} schedule"
     return {"where": where, "folder": folder, "options": options, "test": test, "work": details["train_images"] * epochs,
-            "budget": f"{details['train_images']:,} images, {epochs} epochs{schedule}"}
+            "budget": f"{details['train_images']:,} images, {count(epochs, 'epoch')}{schedule}"}
+
+
+def count(n: int, word: str) -> str:
+    """3, "epoch" -> "3 epochs"; 1 -> "1 epoch"."""
+    return f"{n:,} {word}{'s' * (n != 1)}"
 
 
 def longest(key: str, summary: dict, results: Path) -> dict | None:
@@ -156,7 +161,7 @@ def headline_rows(summary: dict, results: Path) -> list[list[str]]:
                          f"{run['where']}: {run['budget']}"])
         elif e and e.get("kind") == "colorization":
             rows.append([short, "", "", "", "", f"this notebook: {e['details']['train_images']:,} images, "
-                                                f"{e['fit']['epochs_run']} epochs; PSNR "
+                                                f"{count(e['fit']['epochs_run'], 'epoch')}; PSNR "
                                                 f"{f3((e['validation'] or {}).get('psnr_db'), 1)} dB"])
         else:
             rows.append([short, "", "", "", "", "not run: no ImageNet weights" if e else "not run"])
@@ -196,11 +201,10 @@ def layout(results: Path) -> list[Block]:
                Block("text", "Each experiment's longest run, by one rule (the most frames x pixels x epochs trained; "
                              "the appendix's commands reproduce those trained outside the notebook):", bold=True),
                Block("table", rows=headline_rows(summary, results)),
-               Block("text", "Strict Dice: each test pixel once per class, no smoothing, background left out; "
-                             "classes present: the instrument classes with test pixels" +
-                             ("" if absent == "none" else f" (all but {absent})") + "; all classes: the seven. "
-                             "Ranges: lowest and highest seed. Rows of the second table at "
-                             "different budgets are not compared with each other."),
+               Block("text", "Strict Dice (defined on the next page) over the instrument classes present in the "
+                             "test masks" + ("" if absent == "none" else f" (all but {absent})") + ", and over all "
+                             "seven. Ranges: lowest and highest seed. Rows of the second table at different budgets "
+                             "are not compared with each other."),
                Block("pagebreak")]
     blocks += reading_the_scores(summary) + reference_answers(summary, results)
     number = [0]
@@ -220,7 +224,7 @@ def overview(summary: dict, results: Path) -> str:
             f"{summary['profile_description']})."]
     fits = [f for k in ("1a", "1b", "1c", "1e") for f in ex.get(k, {}).get("fits", [])]
     if fits and not any(f["stop_reason"].startswith("early stop") for f in fits):
-        text.append("No segmentation run converged within its epochs (each section gives how its losses still moved).")
+        text.append("No segmentation run converged within its epochs.")
     if "1a" in ex and "1b" in ex:
         text.append("Augmentation (1(b)) against 1(a): " + verdict(ex["1b"], ex["1a"]) + ".")
     if "1c" in ex and "1a" in ex:
@@ -230,8 +234,7 @@ def overview(summary: dict, results: Path) -> str:
     if "1e" in ex and "1c" in ex:
         text.append("Pre-training (1(e)) against 1(c): " + verdict(ex["1e"], ex["1c"]) + ".")
     if ex.get("2b", {}).get("status") == "not run":
-        text.append("2(b) and 2(c) need the ImageNet VGG16 weights, which this machine cannot fetch; they are set up "
-                    "and described, not run.")
+        text.append("2(b) and 2(c) need ImageNet VGG16 weights, which this machine cannot fetch: set up, not run.")
     return " ".join(text)
 
 
