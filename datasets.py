@@ -255,6 +255,12 @@ def data_label(root: str | Path) -> str:
     return "synthetic data" if is_synthetic(root) else f"data: {Path(root).name}"
 
 
+def synthetic_note(root: str | Path) -> str:
+    """What a figure's title adds about its data: " (synthetic data)" for the generated default, else nothing
+    (the caption names the experiment; a title never carries a data folder's name)."""
+    return " (synthetic data)" if is_synthetic(root) else ""
+
+
 def check_root(root: Path) -> Path:
     root = Path(root)
     if not root.exists():

@@ -296,6 +296,7 @@ def claim_folder(out: Path, clear: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         hold_folder(out)
         if clear and is_main_process():
+            check_unheld(out)
             remove_outputs(out)
         (out / atomic.MANIFEST).touch()
         tempfile.TemporaryFile(dir=out).close()
@@ -320,6 +321,20 @@ def hold_folder(out: Path) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     _held[out.resolve()] = fd
+
+
+def check_unheld(out: Path) -> None:
+    """Refuses (one line naming it and its holder) to clear a set whose subfolder another process is writing."""
+    for lock in sorted(out.glob(f"*/{LOCK}")):
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            raise RunFolderError(f"--out {out}: another run is writing its {lock.parent.name}/ (pid {holder}); wait "
+                                 "for it to end before --overwrite replaces the set") from None
+        finally:
+            os.close(fd)  # closing drops the lock taken just to test it
 
 
 def undo_empty_folders() -> None:
@@ -451,6 +466,7 @@ class FitResult:
     stop_reason: str
     complete: bool = True
     evaluation: Evaluation | None = None  # of the weights the model ends with (None: no epoch finished)
+    kept_epochs: dict = field(default_factory=dict)  # monitor -> the epoch of the weights kept by it (monitor first)
 
 
 @dataclass
@@ -535,7 +551,8 @@ def _finish(state: _State, model: torch.nn.Module, config: FitConfig, runtime: R
         print(f"{config.kind}: {stop_reason}; best {config.monitor} {state.best_value:.4f} at epoch "
               f"{state.best_epoch}", file=sys.stdout if complete else sys.stderr)
     return FitResult(state.history, config.monitor, state.best_epoch, state.best_value, stop_reason, complete,
-                     state.best_eval if config.restore_best else state.last_eval if complete else None)
+                     state.best_eval if config.restore_best else state.last_eval if complete else None,
+                     {config.monitor: state.best_epoch, **{m: epoch for m, (_, epoch) in state.also_kept.items()}})
 
 
 def _train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

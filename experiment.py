@@ -124,6 +124,7 @@ class Run:
             "fit": {"monitor": result.monitor, "best_epoch": result.best_epoch,
                     "best_value": result.best_value, "epochs_run": len(result.history),
                     "stop_reason": result.stop_reason, "complete": result.complete,
+                    "kept_epochs": result.kept_epochs,
                     "train_seconds": round(sum(r["seconds"] for r in result.history), 1)},
             "validation": validation, "test": test, "details": jsonable(details),
             "wall_seconds": round(time.perf_counter() - self.started, 1),
@@ -134,13 +135,13 @@ class Run:
         return metrics
 
 
-def start(kind: str, data: str | Path, out: str | Path, options: dict, reads: Path | None = None) -> Run:
-    """The one set-up path: the output folder is checked (apart from ``reads``, the folder the run reads,
-    default ``data``; and a resume's options compared) before any data is read, then the device is chosen and
-    every random generator seeded."""
+def start(kind: str, data: str | Path, out: str | Path, options: dict) -> Run:
+    """The one set-up path: the output folder is checked (apart from the data root, as a set of runs checks it
+    too; and a resume's options compared) before any data is read, then the device is chosen and every random
+    generator seeded."""
     t0 = time.perf_counter()
     data, out = Path(data), Path(out)
-    check_apart(reads or data, out)
+    check_apart(data, out)
     shaping = jsonable({**options, "data": str(data.resolve())})
     resume = prepare_run(out, options["resume"], options["overwrite"], kind, shaping)
     runtime = setup_runtime(options["device"], options["precision"], options["threads"])

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from hw6 import experiment, train_segmentation
-from hw6.datasets import data_label
+from hw6.datasets import synthetic_note
 from hw6.engine import load_checkpoint, release_folder
 from hw6.kit import atomic, cli, figures, stats
 
@@ -57,7 +57,7 @@ def run(data: str | Path, out: str | Path, init_from: str | Path, fractions: lis
                                                  [score[init, f]["min"] for f in fractions],
                                                  [score[init, f]["max"] for f in fractions]) for init in INITS},
                               "fraction of labelled training frames", "test strict Dice, classes present",
-                              out / "label_efficiency.png", f"Label efficiency, {len(seeds)} seeds ({data_label(data)})")
+                              out / "label_efficiency.png", f"1(e) label efficiency, {len(seeds)} seeds{synthetic_note(data)}")
     comparison = [{"fraction": f, "scratch": score["scratch", f], "pretrained": score["pretrained", f],
                    "finding": stats.is_finding(score["pretrained", f], score["scratch", f])} for f in fractions]
     return {"rows": rows, "comparison": comparison, "wall_seconds": sum(m["wall_seconds"] for m in runs)}

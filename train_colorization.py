@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from hw6 import experiment
-from hw6.datasets import ColorizationDataset
+from hw6.datasets import ColorizationDataset, synthetic_note
 from hw6.engine import Evaluation, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, unwrap
 from hw6.kit import cli, figures
 from hw6.unet import DOWNSAMPLING, UNet
@@ -78,7 +78,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
                  lr_scheduler(optimizer, o["scheduler"], o["epochs"]))
     if run.writes:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], "mean squared error",
-                       f"Colorization loss, training and validation ({run.label})", run.out / "loss.png")
+                       f"Colorization loss, training and validation{synthetic_note(run.data)}", run.out / "loss.png")
         if result.evaluation is not None:
             colorization_figure(unwrap(model), val_ds, run)
     return run.record(result, result.evaluation.details if result.evaluation else None, None,
@@ -92,7 +92,7 @@ def colorization_figure(model: torch.nn.Module, val_ds: ColorizationDataset, run
     with torch.no_grad(), run.runtime.autocast():
         pred = colorize(model.eval(), grey.to(run.runtime.device)).cpu()
     figures.image_grid({"grey input": grey, "ground truth": rgb, "prediction": pred}, run.out / "colorization.png",
-                       f"Colorization, validation frames ({run.label})")
+                       f"Colorization, validation frames{synthetic_note(run.data)}")
 
 
 def parser() -> cli.ArgumentParser:

@@ -22,7 +22,7 @@ import torch
 
 from hw6 import experiment
 from hw6.augment import augment_batch
-from hw6.datasets import EndoSegDataset, data_label, PhasedLoader, select_fraction
+from hw6.datasets import EndoSegDataset, PhasedLoader, select_fraction, synthetic_note
 from hw6.engine import Evaluation, FitConfig, adam, fit, load_checkpoint, lr_scheduler, setup_runtime, unwrap
 from hw6.inference import evaluate_split, load_segmentation_model, predict
 from hw6.kit import atomic, cli, figures, stats
@@ -150,11 +150,11 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     test = None
     if run.writes:
         figures.curves({"": result.history}, ["train_loss", "val_loss"], LOSS_WORDS[o["loss"]],
-                       f"Segmentation loss, training and validation ({run.label})", run.out / "loss.png")
+                       f"Segmentation loss, training and validation{synthetic_note(run.data)}", run.out / "loss.png")
     if o["test"] and validation is not None:  # never score untrained weights
         test = evaluate_split(model, final["test"], run.runtime, o["batch_size"], loss_fn, o["tta"], o["min_region"])
         if run.writes:
-            test_figures(unwrap(model), final["test"], test, o, run.runtime.device, run.out, run.label)
+            test_figures(unwrap(model), final["test"], test, o, run.runtime.device, run.out, synthetic_note(run.data))
     details = {"class_names": train_ds.class_names, "train_frames": len(positions), "input_sizes": sizes_by_epoch,
                "image_size": list(final["train"].images.shape[-2:]),
                "score_size": list(final["test"].native_masks[0].shape), "init": init}
@@ -162,16 +162,16 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
 
 
 def test_figures(model: UNet, test_ds: EndoSegDataset, test: dict, o: dict, device: torch.device, out: Path,
-                 label: str) -> None:
+                 note: str) -> None:
     """predictions.png (two test frames, ground truth and prediction at the stored size) and confusion.png."""
     show = torch.linspace(0, len(test_ds) - 1, min(2, len(test_ds))).long().tolist()
     truth = [test_ds.native_masks[i] for i in show]
     images = test_ds.images[show].to(device)
     pred = [predict(model, images[k:k + 1], tuple(t.shape), o["tta"], o["min_region"])[0].cpu()
             for k, t in enumerate(truth)]
-    figures.predictions(images.cpu(), truth, pred, test_ds.class_names, out / "predictions.png", f"Test frames, {label}")
+    figures.predictions(images.cpu(), truth, pred, test_ds.class_names, out / "predictions.png", f"Test frames, ground truth and prediction{note}")
     figures.confusion(test["confusion"], test_ds.class_names, out / "confusion.png",
-                      f"Test confusion, rows normalised ({label})")
+                      f"Test confusion, rows normalised{note}")
 
 
 # -------------------------------------------------------------------------------------------------- study
@@ -209,7 +209,7 @@ def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: li
     figures.curves({config_words({k: r[k] for k in grid}): [{"epoch": e, "score": r[f"score_at_{e}"]} for e in rungs
                                                       if f"score_at_{e}" in r] for r in rows}, ["score"],
                    "validation strict Dice, classes present", f"Successive halving: each configuration's score at "
-                   f"each round it reached ({data_label(data)})", out / "study.png", epoch_label="epochs trained")
+                   f"each round it reached{synthetic_note(data)}", out / "study.png", epoch_label="epochs trained")
     return selected
 
 
@@ -221,7 +221,7 @@ def score_selected(data: str | Path, run_dir: Path, o: dict) -> dict:
     test_ds = EndoSegDataset(data, "test", meta["input_size"])
     metrics["test"] = evaluate_split(model, test_ds, runtime, o["batch_size"], segmentation_loss(o), o["tta"],
                                      o["min_region"])
-    test_figures(model, test_ds, metrics["test"], o, runtime.device, run_dir, data_label(data))
+    test_figures(model, test_ds, metrics["test"], o, runtime.device, run_dir, synthetic_note(data))
     return metrics
 
 

@@ -202,7 +202,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     o = resolve_options(**options)
     fashion = [load_fashion_mnist(data, train=split) for split in (True, False)]  # read before --overwrite clears
     weights_path = None if o["mode"] == "scratch" else Path(o["weights"] or torchvision_weights_file())
-    run = experiment.start("vgg16", data, out, o, reads=Path(data) / "FashionMNIST")
+    run = experiment.start("vgg16", data, out, o)
     size, mode = o["image_size"], o["mode"]
     train_set, test_set = (TensorItems(*(t[:limit] for t in split)) for split, limit in zip(fashion, (o["limit"],
                                                                                                       o["test_limit"])))

@@ -22,9 +22,12 @@ import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
+from hw6.engine import read_history  # noqa: E402
 from hw6.kit import atomic, cli, stats  # noqa: E402
+from hw6.kit import figures as figures_kit  # noqa: E402
 from hw6.notebook import answers  # noqa: E402
 from hw6.notebook.answers import f3  # noqa: E402
+from hw6.notebook.results import slopes  # noqa: E402
 
 TITLES = {"1a": "1(a) U-Net segmentation with the Dice loss", "1b": "1(b) Data augmentation",
           "1c": "1(c) Hyper-parameters", "1c_recipe": "1(c), beyond the hyper-parameters: our recipe step by step",
@@ -75,47 +78,34 @@ class Block:
     bold: bool = False
 
 
-# --------------------------------------------------------------------------------------- the longest runs
+# ------------------------------------------------------------------------------------------ the longer runs
 # Runs of an experiment trained outside the notebook, with the notebook's recipe, at a larger budget.
 OUTSIDE = {"1a": ["dice-reading/batch"], "1b": ["1b-seeds-128x160"], "2a": ["2a-full", "2a-full-18ep", "2a-full-24ep"]}
 
 
-def candidates(key: str, summary: dict, results: Path) -> list[dict]:
-    """Every run of experiment ``key`` the results hold: the notebook's and those of OUTSIDE, each with its
-    test scores and its training work (frames x pixels x epochs, the one rule the headline table picks by)."""
+def outside_runs(key: str, summary: dict, results: Path) -> list[dict]:
+    """The runs of OUTSIDE[key] that ``results`` holds on this summary's data: options, test scores, budget
+    in words and, for a segmentation seed set, each seed's fit with the slopes of its losses."""
     found = []
-    e = summary["experiments"].get(key)
-    if e and e.get("status") == "done" and e["kind"] == "segmentation":
-        found.append(segmentation_run("this notebook", e["options"], e["test"], e["train_frames"], e["image_size"],
-                                      e["seeds"], e["fits"]))
-    if e and e.get("status") == "done" and e["kind"] == "vgg":
-        found.append(vgg_run("this notebook", e["setup"]["options"], e["test"], e["details"], e["fit"]["epochs_run"]))
     for folder in OUTSIDE.get(key, []):
         if (results / folder / "seeds.json").is_file():
             s = json.loads((results / folder / "seeds.json").read_text())
+            if s["data"]["name"] != summary["data"]["name"]:
+                continue  # a longer run on other data is never shown beside this summary's
             runs = [json.loads((results / folder / r / "metrics.json").read_text()) for r in s["runs"]]
-            found.append(segmentation_run("outside the notebook", s["options"], s["test"],
-                                          runs[0]["details"]["train_frames"], runs[0]["details"]["image_size"],
-                                          s["seeds"], [m["fit"] for m in runs], folder))
+            size = runs[0]["details"]["image_size"]
+            found.append({"folder": folder, "options": s["options"], "test": s["test"],
+                          "fits": [{"seed": seed, **m["fit"], **slopes(read_history(results / folder / r))}
+                                   for seed, r, m in zip(s["seeds"], s["runs"], runs)],
+                          "budget": f"{size[0]}x{size[1]}, {count(s['options']['epochs'], 'epoch')}, "
+                                    f"{count(len(s['seeds']), 'seed')}"})
         elif (results / folder / "metrics.json").is_file():
             m = json.loads((results / folder / "metrics.json").read_text())
-            found.append(vgg_run("outside the notebook", m["options"], m["test"], m["details"],
-                                 m["fit"]["epochs_run"], folder))
+            schedule = "" if m["options"].get("scheduler", "none") == "none" else f", {m['options']['scheduler']} schedule"
+            found.append({"folder": folder, "options": m["options"], "test": m["test"],
+                          "budget": f"{m['details']['train_images']:,} images, "
+                                    f"{count(m['fit']['epochs_run'], 'epoch')}{schedule}"})
     return found
-
-
-def segmentation_run(where: str, options: dict, test: dict, frames: int, size: list[int], seeds: list[int],
-                     fits: list[dict], folder: str | None = None) -> dict:
-    epochs = sum(f["epochs_run"] for f in fits) / len(fits)
-    return {"where": where, "folder": folder, "options": options, "test": test, "seeds": seeds,
-            "work": frames * size[0] * size[1] * epochs,
-            "budget": f"{size[0]}x{size[1]}, {count(options['epochs'], 'epoch')}, {count(len(seeds), 'seed')}"}
-
-
-def vgg_run(where: str, options: dict, test: dict, details: dict, epochs: int, folder: str | None = None) -> dict:
-    schedule = "" if options.get("scheduler", "none") == "none" else f", {options['scheduler']} schedule"
-    return {"where": where, "folder": folder, "options": options, "test": test, "work": details["train_images"] * epochs,
-            "budget": f"{details['train_images']:,} images, {count(epochs, 'epoch')}{schedule}"}
 
 
 def count(n: int, word: str) -> str:
@@ -123,48 +113,49 @@ def count(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 
 
-def longest(key: str, summary: dict, results: Path) -> dict | None:
-    runs = candidates(key, summary, results)
-    return max(runs, key=lambda r: r["work"]) if runs else None
+def score_cells(t: dict) -> list[str]:
+    """A segmentation row's cells: strict Dice over the classes present (range), absent-class pixels, the
+    assignment's Dice."""
+    p = t["mean_present_instrument_dice"]
+    return [f"{f3(p['mean'])} ({f3(p['min'])}-{f3(p['max'])})", f"{t['absent_predicted_share']['mean']:.2%}",
+            f3(t["assignment_dice"]["mean"])]
+
+
+SCORE_HEADER = ["Strict Dice, classes present", "Pixels as absent classes", "Assignment Dice"]
 
 
 def notebook_rows(summary: dict) -> list[list[str]]:
-    """The title page's first table: this notebook's own runs, all at the profile's one budget."""
-    rows = [["Experiment", "Strict Dice, classes present", "All classes", "Assignment Dice", "Test accuracy"]]
-    for key in ("1a", "1b", "1c", "1e", "2a"):
-        e = summary["experiments"].get(key)
+    """The title page's table: this notebook's own runs, all at the profile's one budget, with how each ended."""
+    rows = [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Stopped early"]]
+    for key in QUESTIONED:
+        e, short = summary["experiments"].get(key), TITLES[key].split(" ")[0]
         if not e or e.get("status") != "done":
-            continue
-        t = e["test"]
-        if e["kind"] == "vgg":
-            rows.append([TITLES[key].split(" ")[0], "", "", "", f"{t['accuracy']:.1%}"])
+            rows.append([short, "", "", "", "", "not run" if not e or e.get("status") == "not run" else "incomplete"])
+        elif e["kind"] == "vgg":
+            rows.append([short, "", "", "", f"{e['test']['accuracy']:.1%}", "fixed epochs"])
+        elif e["kind"] == "colorization":
+            rows.append([short, f"PSNR {f3((e['validation'] or {}).get('psnr_db'), 1)} dB", "", "", "",
+                         stopped_words([e["fit"]])])
         else:
-            p = t["mean_present_instrument_dice"]
-            rows.append([TITLES[key].split(" ")[0], f"{f3(p['mean'])} ({f3(p['min'])}-{f3(p['max'])})",
-                         f3(t["mean_instrument_dice"]["mean"]), f3(t["assignment_dice"]["mean"]), ""])
+            rows.append([short] + score_cells(e["test"]) + ["", stopped_words(e["fits"])])
     return rows
 
 
-def headline_rows(summary: dict, results: Path) -> list[list[str]]:
-    """The title page's table: one row per experiment, from its longest run (``longest``), which it names."""
-    rows = [["Experiment", "Strict Dice, classes present", "All classes", "Assignment Dice", "Test accuracy",
-             "Run"]]
+def stopped_words(fits: list[dict]) -> str:
+    """"3 of 3" runs whose early stopping fired."""
+    return f"{sum(f['stop_reason'].startswith('early stop') for f in fits)} of {len(fits)}"
+
+
+def longer_rows(summary: dict, results: Path) -> list[list[str]]:
+    """The later section's table: each experiment's runs trained outside the notebook at a larger budget."""
+    rows = [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Budget"]]
     for key in QUESTIONED:
-        e, run, short = summary["experiments"].get(key), longest(key, summary, results), TITLES[key].split(" ")[0]
-        if run and "accuracy" in run["test"]:
-            rows.append([short, "", "", "", f"{run['test']['accuracy']:.1%}", f"{run['where']}: {run['budget']}"])
-        elif run:
-            t = run["test"]
-            p = t["mean_present_instrument_dice"]
-            rows.append([short, f"{f3(p['mean'])} ({f3(p['min'])}-{f3(p['max'])})",
-                         f3(t["mean_instrument_dice"]["mean"]), f3(t["assignment_dice"]["mean"]), "",
-                         f"{run['where']}: {run['budget']}"])
-        elif e and e.get("kind") == "colorization":
-            rows.append([short, "", "", "", "", f"this notebook: {e['details']['train_images']:,} images, "
-                                                f"{count(e['fit']['epochs_run'], 'epoch')}; PSNR "
-                                                f"{f3((e['validation'] or {}).get('psnr_db'), 1)} dB"])
-        else:
-            rows.append([short, "", "", "", "", "not run: no ImageNet weights" if e else "not run"])
+        for run in outside_runs(key, summary, results):
+            short = TITLES[key].split(" ")[0]
+            if "accuracy" in run["test"]:
+                rows.append([short, "", "", "", f"{run['test']['accuracy']:.1%}", run["budget"]])
+            else:
+                rows.append([short] + score_cells(run["test"]) + ["", run["budget"]])
     return rows
 
 
@@ -185,102 +176,100 @@ def markdown(rows: list[list[str]]) -> str:
 
 # ------------------------------------------------------------------------------------------------ layout
 def layout(results: Path) -> list[Block]:
-    """Every block of the report, in order: the title page, how to read the scores, the reference answers,
-    one section per experiment, the larger budget, and the appendix (provenance, commands, code)."""
+    """Every block of the report, in order: the title page (this notebook's runs at one budget), how to read
+    the scores, the reference answers, one section per experiment, the longer runs, and the appendix."""
     summary = read_summary(results)
     blocks = [Block("heading", "HW6: U-Net instrument segmentation, colorization pre-training and VGG16 transfer "
-                               "learning")]
+                               "learning"),
+              Block("text", f"Deep-learning course, homework 6: the assignment's experiments, each answered from "
+                            f"one execution of hw6.ipynb. {time.strftime('%d %B %Y', time.gmtime())}.")]
     if summary["data"]["synthetic"]:
         blocks.append(Block("text", "Every segmentation and colorization result below is on synthetic data (the "
                                     "project's generated default), not on the assignment's frames.", bold=True))
     seg = next((e for e in summary["experiments"].values() if e.get("kind") == "segmentation"), None)
     absent = answers.absent_names(seg, "test") if seg else "none"
-    blocks += [Block("text", overview(summary, results)),
-               Block("text", "This notebook's runs, at one budget (the comparisons above):", bold=True),
+    blocks += [Block("text", overview(summary)),
+               Block("text", "Table 1. This notebook's runs, all at one budget: test scores, mean over seeds "
+                             "(lowest-highest seed), and how many runs early stopping ended.", bold=True),
                Block("table", rows=notebook_rows(summary)),
-               Block("text", "Each experiment's longest run, by one rule (the most frames x pixels x epochs trained; "
-                             "the appendix's commands reproduce those trained outside the notebook):", bold=True),
-               Block("table", rows=headline_rows(summary, results)),
-               Block("text", "Strict Dice (defined on the next page) over the instrument classes present in the "
-                             "test masks" + ("" if absent == "none" else f" (all but {absent})") + ", and over all "
-                             "seven. Ranges: lowest and highest seed. Rows of the second table at different budgets "
-                             "are not compared with each other."),
+               Block("text", "Strict Dice (defined on the next page): each seed's mean over the instrument classes "
+                             "present in the test masks" + ("" if absent == "none" else f" (all but {absent})") +
+                             "; beside it, the share of test pixels predicted as a class absent from them."),
                Block("pagebreak")]
-    blocks += reading_the_scores(summary) + reference_answers(summary, results)
-    number = [0]
+    blocks += reading_the_scores(summary) + reference_answers(summary)
+    numbers = {"Table": 2, "Figure": 0}  # Tables 1 and 2 are the title page's and the reference answers'
     for key in TITLES:
-        blocks += section(key, summary, results, number)
-    blocks += larger_budget(results, number) + appendix(summary, results)
+        blocks += section(key, summary, results, numbers)
+    blocks += longer_runs(summary, results, numbers) + appendix(summary, results)
     return blocks
 
 
-def overview(summary: dict, results: Path) -> str:
-    """The title page's paragraph: what was run where, and the answers in one sentence each."""
+def overview(summary: dict) -> str:
+    """The title page's paragraph: what was run where, how many runs converged, and each comparison."""
     ex = summary["experiments"]
     data = ("synthetic data" if summary["data"]["synthetic"] else
             "the course's EndoVis 2017 instrument-type data (300 training, 50 validation and 50 test frames)")
-    text = [f"The notebook trains every experiment of the assignment that this machine can run, on {data} and "
-            f"Fashion-MNIST, on {summary['device'].split(' (')[0].upper()} ({summary['profile']} profile: "
-            f"{summary['profile_description']})."]
+    text = [f"Every experiment the available data and weights allow was trained, on {data} and Fashion-MNIST, on "
+            f"{summary['device'].split(' (')[0].upper()} ({summary['profile_description']})."]
     fits = [f for k in ("1a", "1b", "1c", "1e") for f in ex.get(k, {}).get("fits", [])]
-    if fits and not any(f["stop_reason"].startswith("early stop") for f in fits):
-        text.append("No segmentation run converged within its epochs.")
-    if "1a" in ex and "1b" in ex:
-        text.append("Augmentation (1(b)) against 1(a): " + verdict(ex["1b"], ex["1a"]) + ".")
-    if "1c" in ex and "1a" in ex:
-        chosen = ex["1c"]["study"]["chosen"]
-        text.append(f"The hyper-parameter study (1(c)) chose learning rate {chosen['lr']:g} and batch "
-                    f"{chosen['batch_size']}; against 1(a): " + verdict(ex["1c"], ex["1a"]) + ".")
-    if "1e" in ex and "1c" in ex:
-        text.append("Pre-training (1(e)) against 1(c): " + verdict(ex["1e"], ex["1c"]) + ".")
+    if fits:
+        text.append(f"{stopped_words(fits)} segmentation runs of 1(a), 1(b), 1(c) and 1(e) stopped early on the "
+                    "validation loss; the others ran to their epoch cap.")
+    for key, base, what in (("1b", "1a", "Augmentation (1(b)) against 1(a)"),
+                            ("1c", "1a", "The hyper-parameter study's choice (1(c)) against 1(a)"),
+                            ("1e", "1c", "Pre-training (1(e)) against 1(c)")):
+        if ex.get(key, {}).get("status") == "done" and ex.get(base, {}).get("status") == "done":
+            text.append(f"{what}: {verdict(ex[key], ex[base])}.")
     if ex.get("2b", {}).get("status") == "not run":
-        text.append("2(b) and 2(c) need ImageNet VGG16 weights, which this machine cannot fetch: set up, not run.")
+        text.append("2(b) and 2(c) were not run: " + not_run_reason(ex["2b"]) + ".")
     return " ".join(text)
 
 
+def not_run_reason(e: dict) -> str:
+    """Why a VGG section did not run, in words: its own recorded reason."""
+    return e["reason"].split(" (")[0].split(";")[0]
+
+
 def verdict(a: dict, b: dict) -> str:
-    """A comparison in a few words, on the headline score (the sections give the numbers and both conventions)."""
+    """A comparison in a few words, on the headline score, with its test (the sections give the numbers)."""
     pa, pb = answers.present(a), answers.present(b)
     delta = pa["mean"] - pb["mean"]
-    words = f"{'higher' if delta > 0 else 'lower'} by {abs(delta):.3f}"
-    both = stats.is_finding(answers.all_classes(a), answers.all_classes(b))
-    if stats.is_finding(pa, pb):
-        return words + (", beyond the seeds' spread under both class conventions" if both else
-                        " on the classes present, beyond the seeds' spread, but within noise over all classes")
-    return words + (", within noise" if not both else ", within noise on the classes present (beyond the spread "
-                                                       "over all classes)")
+    if min(pa["n"], pb["n"]) < 3:
+        return f"{delta:+.3f}, fewer than three seeds, so no conclusion"
+    words = f"{'higher' if delta > 0 else 'lower'} by {abs(delta):.3f} ({stats.p_words(pa, pb)})"
+    return words + (", a finding" if stats.is_finding(pa, pb) else ", within noise")
 
 
 def reading_the_scores(summary: dict) -> list[Block]:
     seg = next((e for e in summary["experiments"].values() if e.get("kind") == "segmentation"), None)
     if seg is None:
         return []
-    names = seg["class_names"]
-    absent_test = answers.absent_names(seg, "test")
-    absent_val = answers.absent_names(seg, "validation")
+    size = "x".join(map(str, seg["score_size"]))
     return [Block("heading", "How to read the segmentation scores"), Block("text", (
-        "Every score is computed against the masks at their stored size (256x320 for the course data), whatever "
-        "size the model was trained at. The assignment's Dice is the loss's own formula on the one-hot prediction: "
-        "per class, summed over a batch of 10 test frames, smoothed by 1, background included, averaged over the "
-        "classes and the batches; its per-frame form (the same formula on one frame at a time) stands beside it. "
-        "The strict Dice and IoU count every test pixel once per class, without smoothing, and leave background out: "
-        "a model that finds few instrument pixels scores low there, however high the smoothed scores stay.\n"
-        f"Absent classes. {absent_sentence(absent_test, absent_val)} A class absent from the "
-        "masks can only score 0 (when a few pixels are predicted as it) or be left out (when none are), so the "
-        "mean over all classes punishes a handful of stray pixels as hard as missing a whole instrument. The "
-        "headline is therefore the mean over the classes present in the split's masks (MONAI's ignore-empty "
-        "convention, applied to the whole split); the mean over all classes and the share of pixels predicted as "
-        "an absent class stand beside it, and every comparison is made under both."))]
+        f"Every score is computed against the masks at their stored size ({size}), whatever size the model was "
+        "trained at. The assignment's Dice is the loss's own formula on the one-hot prediction: per class, summed "
+        "over a batch of 10 test frames, smoothed by 1, background included, averaged over the classes and the "
+        "batches; its per-frame form (the same formula on one frame at a time) stands beside it. The strict Dice "
+        "counts every test pixel once per class, without smoothing, and leaves background out: a model that finds "
+        "few instrument pixels scores low there, however high the smoothed scores stay.\n"
+        f"Absent classes. {absent_sentence(answers.absent_names(seg, 'test'), answers.absent_names(seg, 'validation'))}"
+        " Such a class can only score 0 (when stray pixels are predicted as it) or be undefined, so the headline "
+        "is each seed's mean over the classes present in the split's masks, and the share of pixels predicted as "
+        "an absent class stands beside it as the one measure of those stray pixels.\n"
+        "Comparisons. A difference between two recipes is called a finding only when both rest on at least three "
+        "seeds, the means differ by more than either side's spread, and Welch's t-test (two-sided) gives p < "
+        "0.05; otherwise it is within noise, and the numbers and the p-value are given."))]
 
 
 def absent_sentence(test: str, validation: str) -> str:
     if test == "none" and validation == "none":
         return "Every instrument class has pixels in the test and the validation masks here."
-    return (f"The test masks hold no pixel of {test}" + (f", and the validation masks none of {validation}."
-                                                          if validation != "none" else "."))
+    parts = [f"the test masks hold no pixel of {test}" if test != "none" else "",
+             f"the validation masks none of {validation}" if validation != "none" else ""]
+    return answers.sentence(", and ".join(p for p in parts if p)) + "."
 
 
-def reference_answers(summary: dict, results: Path) -> list[Block]:
+def reference_answers(summary: dict) -> list[Block]:
     """Where each experiment sits against the course's worked answers, and why our readings of Dice differ."""
     ex = summary["experiments"]
     rows = [["Experiment", "Reference", "Ours, per frame", "Ours, batch-wide", "Ours, strict (classes present)"]]
@@ -292,64 +281,39 @@ def reference_answers(summary: dict, results: Path) -> list[Block]:
                          f3(t["assignment_dice"]["mean"]), f3(t["mean_present_instrument_dice"]["mean"])])
     vgg = []
     for key in ("2a", "2b", "2c"):
-        run, name = longest(key, summary, results), TITLES[key].split(" ")[0]
-        if run is None:
+        e, name = ex.get(key), TITLES[key].split(" ")[0]
+        if not e or e.get("status") != "done":
             vgg.append(f"{name} not run (reference {REFERENCE[key]:.1%})")
             continue
-        side = "above" if run["test"]["accuracy"] > REFERENCE[key] else "below"
-        vgg.append(f"{name} {run['test']['accuracy']:.1%}, {side} the reference {REFERENCE[key]:.1%} "
-                   f"({run['where'].split(' (')[0]}, {run['budget']})")
+        side = "above" if e["test"]["accuracy"] > REFERENCE[key] else "below"
+        vgg.append(f"{name} {e['test']['accuracy']:.1%}, {side} the reference {REFERENCE[key]:.1%}")
+    seg = next((e for e in ex.values() if e.get("kind") == "segmentation"), None)
+    background = f"Background is {seg['background_share']:.0%} of the test pixels, " if seg else "Background dominates, "
     text = (
         "The course's worked answers report a test Dice of about 0.88 for 1(a), 0.86 for 1(b), 0.89 for 1(c) and "
         "0.90 for 1(e), and VGG16 test accuracies of 90% for 2(a), 88% for 2(b) and 89.3% for 2(c). Their Dice is "
-        "the smoothed formula of the loss with the background class included. Background is 85% of the pixels of "
-        "every frame, so its term is close to 1 in any batch, and a class that is absent from a frame and not "
-        "predicted there also scores 1 through the smoothing: averaged per frame over eight classes, the score "
-        "stays high even for a model that finds little of the instruments. The table below sets our three readings of the test Dice beside "
-        "the reference (this notebook's runs, mean over seeds). The batch-wide reading is the one the assignment "
-        "defines (sums over the whole batch); the per-frame reading sits closest to the reference's numbers, "
-        "higher because a class missing from a frame and not predicted there scores 1 in it; the strict Dice "
-        "counts instrument pixels only, without smoothing or background, and is the one to compare recipes with. "
-        + budget_gap(summary, results) + "\n"
-        "VGG16: " + "; ".join(vgg) + ".")
+        f"the smoothed formula of the loss with the background class included. {background}so its term is close "
+        "to 1 in any batch, and a class absent from a frame and not predicted there also scores 1 through the "
+        "smoothing: averaged per frame over eight classes, the score stays high even for a model that finds little "
+        "of the instruments. Table 2 sets our three readings of the test Dice beside the reference (this "
+        "notebook's runs, mean over seeds). The batch-wide reading is the one the assignment defines; the "
+        "per-frame reading sits closest to the reference's numbers; the strict Dice counts instrument pixels "
+        "only and is the one to compare recipes with.\nVGG16 (this notebook's runs): " + "; ".join(vgg) + ".")
     blocks = [Block("heading", "Our numbers and the reference answers"), Block("text", text)]
     if len(rows) > 1:
-        blocks.append(Block("table", rows=rows))
+        blocks += [Block("text", "Table 2. The test Dice three ways beside the course's reference answers.",
+                         bold=True), Block("table", rows=rows)]
     return blocks
 
 
-def budget_gap(summary: dict, results: Path) -> str:
-    """What 1(a)'s longer run says about the gap to the reference: both readings compared over the seeds."""
-    e, run = summary["experiments"].get("1a"), longest("1a", summary, results)
-    if not e or e.get("status") != "done" or run is None or run["folder"] is None:
-        return ("How much of the gap a larger budget would close is not measured here (smaller frames, fewer "
-                "epochs, runs not converged).")
-    now, longer = e["test"], run["test"]
-    per_frame, batch_wide = (stats.compare("the longer run", longer[key], "the notebook's", now[key], what)
-                             for key, what in (("assignment_dice_per_frame", "per-frame Dice"),
-                                               ("assignment_dice", "batch-wide Dice")))
-    return (f"How much of the gap a larger budget closes is not settled. 1(a)'s longer run ({run['budget']}) against "
-            f"this notebook's: {answers.clause(per_frame)} {batch_wide}")
+def numbered(numbers: dict, kind: str, text: str) -> str:
+    """"Table 3. ..." with the next number of ``kind`` (Table or Figure)."""
+    numbers[kind] += 1
+    return f"{kind} {numbers[kind]}. {text}"
 
 
-def longer_run(key: str, summary: dict, results: Path) -> str:
-    """A sentence for a section whose title-page row is a longer run outside the notebook: that run's settings
-    and result, so the two numbers a reader sees for one experiment are explained side by side."""
-    run = longest(key, summary, results)
-    if run is None or run["folder"] is None:
-        return ""
-    o, t, short = run["options"], run["test"], TITLES[key].split(" ")[0]
-    text = (f"\nThe title page's row for {short} is its longest run, trained outside the notebook at a "
-            f"larger budget ({run['budget']}; Adam, learning rate {o['lr']:g}, batch {o['batch_size']}): ")
-    if "accuracy" in t:
-        return text + f"final test accuracy {t['accuracy']:.1%}."
-    p = t["mean_present_instrument_dice"]
-    return (text + f"strict test Dice {stats.describe(p)} over the classes present, "
-            f"{f3(t['mean_instrument_dice']['mean'])} over all; the last section compares it.")
-
-
-def section(key: str, summary: dict, results: Path, number: list[int]) -> list[Block]:
-    """A section: the question (for the assignment's), the answer, its tables, and its numbered figures, each
+def section(key: str, summary: dict, results: Path, numbers: dict) -> list[Block]:
+    """A section: the question (for the assignment's), the answer, its numbered tables and figures, each
     referred to in the text."""
     e = summary["experiments"].get(key)
     if e is None and key not in QUESTIONED:
@@ -357,30 +321,60 @@ def section(key: str, summary: dict, results: Path, number: list[int]) -> list[B
     blocks = [Block("heading", TITLES[key])]
     if key in QUESTIONED:
         blocks.append(Block("text", "Question. " + answers.QUESTIONS[key], bold=True))
-    blocks.append(Block("text", answers.answer(key, summary) + longer_run(key, summary, results)))
-    if key == "1c" and e and e.get("study"):
-        blocks.append(Block("table", rows=study_rows(e["study"])))
-    if key == "1c_recipe" and e:
-        blocks.append(Block("table", rows=ablation_rows(e["rows"])))
+    blocks.append(Block("text", answers.answer(key, summary)))
+    tables = {"1c": ("1(c): the study's validation strict Dice after each round (seed 0).", study_rows),
+              "1c_recipe": ("The recipe's steps, mean over seeds (lowest-highest seed).", ablation_rows)}
+    if key in tables and e and e.get("status") == "done":
+        blocks += [Block("text", numbered(numbers, "Table", tables[key][0]), bold=True),
+                   Block("table", rows=tables[key][1](e))]
+    if key == "1e":
+        blocks += per_class(summary, results, numbers)
     figures = []
     for name, caption, phrase in FIGURES[key] if e and e.get("dir") else []:
         path = (results / e["dir"] / name).resolve()
         if path.is_file():
-            number[0] += 1
-            figures.append((number[0], caption, phrase, path))
+            figures.append((numbered(numbers, "Figure", caption), phrase, path))
     listing = f" The {'Dice loss' if key == '1a' else 'augmentation code'} is listed in the appendix." \
         if key in ("1a", "1b") else ""
     if figures:
-        refs = [f"Figure {n}{' shows' if k == 0 else ''} {phrase}" for k, (n, _, phrase, _) in enumerate(figures)]
+        refs = [f"{c.split('.')[0]}{' shows' if k == 0 else ''} {phrase}" for k, (c, phrase, _) in enumerate(figures)]
         said = refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " and " + refs[-1]
         blocks.append(Block("text", f"{said}.{listing}"))
-        blocks += [Block("figure", f"Figure {n}. {caption}", path=path) for n, caption, _, path in figures]
+        blocks += [Block("figure", caption, path=path) for caption, _, path in figures]
     elif listing:
         blocks.append(Block("text", listing.strip()))
     return blocks
 
 
-def study_rows(study: dict) -> list[list[str]]:
+def per_class(summary: dict, results: Path, numbers: dict) -> list[Block]:
+    """The per-class table of every segmentation section, and what the best one's classes and confusions say."""
+    seg = {k: e for k, e in summary["experiments"].items() if e.get("kind") == "segmentation" and e.get("status") == "done"}
+    if not seg:
+        return []
+    best_key = max(seg, key=lambda k: answers.present(seg[k])["mean"])
+    best = seg[best_key]
+    names = [n.replace("_", " ") for n in best["class_names"]]
+    present_classes = [c for c in range(1, len(names)) if c not in best["test"]["absent_classes"]]
+    dice = {c: best["test"]["dice_per_class"][c]["mean"] for c in present_classes}
+    weakest = sorted(present_classes, key=dice.get)[:2]
+    text = (f"Per class, the best run ({label_of(best_key)}) finds " +
+            " and ".join(f"{names[c]} least well ({f3(dice[c], 2)})" if i == 0 else f"{names[c]} ({f3(dice[c], 2)})"
+                         for i, c in enumerate(weakest)) + ".")
+    metrics = results / best["dir"] / f"seed{best['seeds'][0]}" / "metrics.json"
+    if metrics.is_file():
+        matrix = json.loads(metrics.read_text())["test"]["confusion"]
+        off = [(row[j] / sum(row), i, j) for i, row in enumerate(matrix) if i in present_classes and sum(row)
+               for j in range(len(row)) if j != i]
+        share, i, j = max(off)
+        text += (f" Its largest confusion (seed {best['seeds'][0]}) is {names[i]} predicted as {names[j]}: "
+                 f"{share:.0%} of that class's test pixels; instruments of similar shaft and jaw are the ones mixed up.")
+    return [Block("text", text), Block("text", numbered(numbers, "Table", "Strict test Dice / IoU per class, mean "
+                                                        "over seeds, every segmentation section."), bold=True),
+            Block("table", rows=per_class_rows(summary))]
+
+
+def study_rows(e: dict) -> list[list[str]]:
+    study = e["study"]
     rungs = study["rungs"]
     rows = [["Learning rate", "Batch"] + [f"After {r} epoch{'s' * (r != 1)}" for r in rungs] + ["Chosen"]]
     for r in study["rows"]:
@@ -389,79 +383,59 @@ def study_rows(study: dict) -> list[list[str]]:
     return rows
 
 
-def ablation_rows(rows: list[dict]) -> list[list[str]]:
-    table = [["Step", "Validation, classes present", "Test, classes present", "Test, all classes",
-              "Test pixels as absent classes"]]
-    for r in rows:
+def ablation_rows(e: dict) -> list[list[str]]:
+    table = [["Step", "Validation strict Dice", "Test strict Dice", "Test pixels as absent classes"]]
+    for r in e["rows"]:
         v, t = r["validation"], r["test"]
         table.append([r["step"], stats.describe(v["mean_present_instrument_dice"]).split(" over")[0] + ")",
                       stats.describe(t["mean_present_instrument_dice"]).split(" over")[0] + ")",
-                      f3(t["mean_instrument_dice"]["mean"]), f"{t['absent_predicted_share']['mean']:.2%}"])
+                      f"{t['absent_predicted_share']['mean']:.2%}"])
     return table
 
 
-# Seed sets trained outside the notebook at a larger budget than the quick profile's: folder under results/,
-# and what differs between them. Each is one train_segmentation.py --seeds call.
-LARGER_BUDGET = {"dice-reading/batch": "1(a), batch-wide Dice loss",
-                 "dice-reading/image": "1(a), per-frame Dice loss",
-                 "1b-seeds-128x160": "1(b), flips + colour jitter"}
-COMPARED_OPTIONS = ("image_size", "epochs", "batch_size", "lr", "loss", "monitor", "recipe", "precision")
-
-
-def larger_budget_runs(results: Path) -> dict[str, dict]:
-    """The seeds.json of each LARGER_BUDGET folder that results holds, by folder."""
-    return {folder: json.loads(path.read_text()) for folder in LARGER_BUDGET
-            if (path := results / folder / "seeds.json").is_file()}
-
-
-def final_train_loss(results: Path, folder: str, seeds: list[int]) -> float:
-    losses = [json.loads((results / folder / f"seed{s}" / "history.json").read_text())[-1]["train_loss"] for s in seeds]
-    return sum(losses) / len(losses)
-
-
-def larger_budget_rows(results: Path, runs: dict[str, dict]) -> list[list[str]]:
-    rows = [["Run", "Frames, epochs", "Strict Dice, classes present", "All classes", "Per-frame Dice",
-             "Final training loss"]]
-    for folder, s in runs.items():
-        o, t = s["options"], s["test"]
-        p = t["mean_present_instrument_dice"]
-        rows.append([LARGER_BUDGET[folder], f"{'x'.join(map(str, o['image_size']))}, {o['epochs']}",
-                     f"{f3(p['mean'])} ({f3(p['min'])}-{f3(p['max'])})", f3(t["mean_instrument_dice"]["mean"]),
-                     f3(t["assignment_dice_per_frame"]["mean"]), f"{final_train_loss(results, folder, s['seeds']):.3f}"])
-    return rows
-
-
-def larger_budget(results: Path, number: list[int]) -> list[Block]:
-    """1(a), its per-frame-loss variant and 1(b) at a larger budget, over seeds, when results hold them."""
-    runs = larger_budget_runs(results)
+def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
+    """The runs trained outside the notebook at a larger budget, on the same data (OUTSIDE): their table,
+    how each ended, their curves, and the one comparison between two of them at one budget."""
+    runs = {key: outside_runs(key, summary, results) for key in QUESTIONED}
+    runs = {key: found for key, found in runs.items() if found}
     if not runs:
         return []
-    first = next(iter(runs.values()))
-    unequal = [k for k in COMPARED_OPTIONS if len({json.dumps(s["options"][k]) for s in runs.values()}) > 1]
-    unequal += ["seeds"] if len({tuple(s["seeds"]) for s in runs.values()}) > 1 else []
-    if unequal:
-        raise ValueError(f"{results}: the larger-budget runs differ in {', '.join(unequal)}, so they cannot be "
-                         "compared; train them with the same options")
-    o = first["options"]
-    text = [f"Trained outside the notebook with 1(a)'s settings but a larger budget: {'x'.join(map(str, o['image_size']))}"
-            f" frames, up to {o['epochs']} epochs, batch {o['batch_size']}, Adam learning rate {o['lr']:g}, the "
-            f"weights kept by the validation loss, seeds {', '.join(map(str, first['seeds']))}; on "
-            f"{first['device'].split(' (')[0].upper()}, the commands are in the appendix."]
-    entries = {folder: {"test": s["test"]} for folder, s in runs.items()}
-    if "dice-reading/batch" in runs and "1b-seeds-128x160" in runs:
-        text.append("1(b) against 1(a) at this budget: " + answers.compare(
-            "1(b)", entries["1b-seeds-128x160"], "1(a)", entries["dice-reading/batch"]) + " Read by budget: the "
-            "final training loss with augmentation stays above the one without at both budgets (this table, and the "
-            "1(b) section for the notebook's), so within these epochs augmentation slows the fit more than it "
-            "improves what the model generalises.")
-    if "dice-reading/batch" in runs and "dice-reading/image" in runs:
-        text.append(answers.compare("The batch-wide Dice loss", entries["dice-reading/batch"], "the per-frame one",
-                                    entries["dice-reading/image"]) +
-                    " Why: in the per-frame form a class absent from a frame scores 1 as long as none of it is "
-                    "predicted, so most terms of the mean reward predicting nothing, and the model drifts towards "
-                    "background; summed over a batch, every class present in any of its frames asks for its pixels.")
-    return [Block("heading", "1(a) and 1(b) at a larger budget"), Block("text", "\n".join(text)),
-            Block("table", rows=larger_budget_rows(results, runs))]
+    text = ["Trained outside the notebook with each section's settings but a larger budget, on the same data "
+            "(Appendix A gives their commands). Their budget differs from Table 1's, so they are compared only "
+            "with each other, at one budget."]
+    figures = []
+    for key, found in runs.items():
+        for run in found:
+            if "fits" in run:
+                text.append(f"{label_of(key)} at {run['budget']}. " +
+                            answers.convergence(run["fits"], run["options"]["epochs"]))
+                figures.append((run["folder"], "loss.png", f"{label_of(key)} at {run['budget']}: training and "
+                                "validation loss per epoch, every seed."))
+            else:
+                text.append(f"{label_of(key)} at {run['budget']}: a fixed schedule, no early stopping, and no "
+                            "epoch chosen on the test split.")
+        if key == "2a":
+            figures.append((found[-1]["folder"], "curves.png", f"2(a) at {found[-1]['budget']}: training loss, "
+                            "test loss and test accuracy per epoch."))
+    if "1a" in runs and "1b" in runs and runs["1a"][0]["budget"] == runs["1b"][0]["budget"]:
+        text.append("1(b) against 1(a) at this budget: " + answers.clause(answers.compare(
+            "1(b)", runs["1b"][0], "1(a)", runs["1a"][0])))
+    blocks = [Block("heading", "Longer runs, outside the notebook"), Block("text", "\n".join(text)),
+              Block("text", numbered(numbers, "Table", "The longer runs' test scores (mean over seeds, lowest-highest "
+                                     "seed)."), bold=True),
+              Block("table", rows=longer_rows(summary, results))]
+    for folder, name, caption in figures:
+        path = results / folder / name
+        if not path.is_file():  # a seed set records no figure of its own: drawn from its seeds' histories
+            seeds = json.loads((results / folder / "seeds.json").read_text())["seeds"]
+            figures_kit.curves({f"seed {s}": read_history(results / folder / f"seed{s}") for s in seeds},
+                               ["train_loss", "val_loss"], "Dice loss", "Training and validation loss per seed", path)
+        blocks.append(Block("figure", numbered(numbers, "Figure", caption), path=path.resolve()))
+    return blocks
+
+
+def label_of(key: str) -> str:
+    return TITLES[key].split(" ")[0]
 
 
 def appendix(summary: dict, results: Path) -> list[Block]:
@@ -473,17 +447,17 @@ def appendix(summary: dict, results: Path) -> list[Block]:
     weights = "looked for in torchvision's cache" if weights == "torchvision cache" else f"the local file {weights}"
     commands = [f"HW6_DATA_ROOT=<data> HW6_FASHION_ROOT=<folder holding FashionMNIST/raw> HW6_PROFILE="
                 f"{summary['profile']} make run"]
-    for folder, s in larger_budget_runs(results).items():
-        o = s["options"]
-        flags = (" --augment" if o["augment"] == "flips" else "") + ("" if o["dice_batch"] else " --dice-per-frame")
-        commands.append(f"python train_segmentation.py --data <data> --out results/{folder} --image-size "
-                        f"{'x'.join(map(str, o['image_size']))} --epochs {o['epochs']}{flags} --seeds "
-                        f"{' '.join(map(str, s['seeds']))}")
-    for folder in OUTSIDE["2a"]:
-        if (results / folder / "metrics.json").is_file():
-            o = json.loads((results / folder / "metrics.json").read_text())["options"]
-            commands.append(f"python transfer_vgg.py --data <fashion> --out results/{folder} --mode scratch --epochs "
-                            f"{o['epochs']} --scheduler {o['scheduler']}")
+    for key in OUTSIDE:
+        for run in outside_runs(key, summary, results):
+            o = run["options"]
+            if "fits" in run:
+                flags = (" --augment" if o["augment"] == "flips" else "") + ("" if o["dice_batch"] else " --dice-per-frame")
+                commands.append(f"python train_segmentation.py --data <data> --out results/{run['folder']} --image-size "
+                                f"{'x'.join(map(str, o['image_size']))} --epochs {o['epochs']}{flags} --seeds "
+                                f"{' '.join(str(f['seed']) for f in run['fits'])}")
+            else:
+                commands.append(f"python transfer_vgg.py --data <fashion> --out results/{run['folder']} --mode scratch "
+                                f"--epochs {o['epochs']} --scheduler {o['scheduler']}")
     return [Block("pagebreak"), Block("heading", "Appendix A. Provenance and commands"), Block("text", (
         f"Profile {summary['profile']}: {summary['profile_description']}. Data: {summary['data']['name']}"
         f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data)'}; Fashion-MNIST from the folder "
@@ -494,7 +468,7 @@ def appendix(summary: dict, results: Path) -> list[Block]:
         f"{time.strftime('%Y-%m-%d', time.gmtime())}.")),
         Block("text", "Commands (from the project folder):", bold=True), Block("code", "\n".join(commands)),
         Block("text", answers.WHAT_TO_RUN),
-        Block("heading", "Appendix B. The Dice loss (losses.py, its docstring)"), Block("code", answers.dice_implementation()),
+        Block("heading", "Appendix B. The Dice loss (losses.py)"), Block("code", answers.dice_implementation()),
         Block("heading", "Appendix C. The augmentation code (augment.py)"), Block("code", answers.augmentation_source())]
 
 
@@ -504,7 +478,7 @@ class PageWriter:
     figure that does not fit starts the next one, except that a figure is shrunk (to no less than 60% of its
     height) onto a page not yet half full. Records each page's filled fraction and every font size used."""
     WIDTH, HEIGHT, MARGIN = 8.27, 11.69, 0.6
-    TEXT, CODE, TABLE = 9.5, 8.0, 9.0
+    TEXT, CODE, TABLE = 10.0, 8.0, 9.0
 
     def __init__(self, pdf: PdfPages, pages: Path | None = None) -> None:
         self.pdf, self.fig, self.y, self.pages = pdf, None, 0.0, pages
@@ -555,7 +529,7 @@ class PageWriter:
             self.y -= 0.1
             self._lines("heading", textwrap.wrap(b.text, 64), 13, weight="bold")
         elif b.kind == "text":
-            width = 86 if b.bold else 92  # characters per line on the page's 7 inches
+            width = 82 if b.bold else 88  # characters per line of 10 pt on the page's 7 inches
             lines = [line for para in b.text.split("\n") for line in textwrap.wrap(para, width) or [""]]
             self._lines("text", lines, self.TEXT, weight="bold" if b.bold else "normal")
         elif b.kind == "code":
@@ -603,7 +577,7 @@ class PageWriter:
         picture = mpimg.imread(path)
         h, w = picture.shape[:2]
         height = min(0.45 * self.usable, (self.WIDTH - 2 * self.MARGIN) * h / w)
-        caption_lines = textwrap.wrap(caption, 96)
+        caption_lines = textwrap.wrap(caption, 90)
         below = 0.15 + len(caption_lines) * self.TEXT * 1.45 / 72
         if self.fig is not None and self.y - height - below < self.MARGIN and self.filled < 0.5:
             height = max(0.6 * height, self.y - self.MARGIN - below)  # fill this page rather than leave it
@@ -633,6 +607,9 @@ def render(blocks: list[Block], pdf_path: Path, pages: Path | None = None) -> Pa
     return writer
 
 
+FIGURE_LIST = ".report-figures"  # in plots/: the figures the last build copied there
+
+
 def build(results: str | Path = "results", pdf_path: str | Path | None = None, plots: str | Path | None = None,
           pages: str | Path | None = None) -> Path:
     """Writes report.pdf and plots/ (each figure of the report) beside ``results``, or where given; with
@@ -642,9 +619,14 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
     pdf_path = Path(pdf_path) if pdf_path else results.parent / "report.pdf"
     plots = Path(plots) if plots else results.parent / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    for b in blocks:
-        if b.kind == "figure":
-            shutil.copyfile(b.path, plots / "_".join(b.path.relative_to(results).parts))
+    names = {"_".join(b.path.relative_to(results).parts): b.path for b in blocks if b.kind == "figure"}
+    listed = plots / FIGURE_LIST  # the figures an earlier build wrote: those it no longer writes are removed
+    earlier = listed.read_text().split() if listed.is_file() else [p.name for p in plots.glob("*.png")]
+    for stale in set(earlier) - set(names):
+        (plots / stale).unlink(missing_ok=True)
+    for name, path in names.items():
+        shutil.copyfile(path, plots / name)
+    atomic.write_text("\n".join(sorted(names)) + "\n", listed)
     if pages:
         Path(pages).mkdir(parents=True, exist_ok=True)
     render(blocks, pdf_path, Path(pages) if pages else None)
@@ -661,28 +643,22 @@ def update_readme(results: Path, readme: Path) -> None:
     if README_START not in text or README_END not in text:
         raise cli.UsageError(f"{readme}: no {README_START} ... {README_END} block to fill")
     seg = next((e for e in summary["experiments"].values() if e.get("kind") == "segmentation"), None)
-    absent = (f" The test masks hold no pixel of {answers.absent_names(seg)}: the strict Dice is averaged over the "
-              "instrument classes present, the mean over all classes beside it." if seg else "")
+    absent = answers.absent_names(seg) if seg else "none"
+    absent = (f" The test masks hold no pixel of {absent}: the strict Dice is each seed's mean over the instrument "
+              "classes present, the share of pixels predicted as an absent class beside it." if absent != "none" else "")
+    longer = longer_rows(summary, results)
     block = "\n".join([
         README_START,
-        f"Generated by `notebook/report.py` from `results/summary.json`: profile {summary['profile']} "
-        f"({summary['profile_description']}), data {summary['data']['label'].removeprefix('data: ')}, "
-        f"{summary['device']}, started {summary['started_utc']} UTC. Test split; each row is the experiment's "
-        f"longest run.{absent} `report.pdf` has the figures and every answer.", "",
-        markdown(headline_rows(summary, results)), "Strict per-class test Dice / IoU (mean over seeds):", "",
-        markdown(per_class_rows(summary) or [["none"]])] + larger_budget_readme(results) + [README_END])
+        f"Generated by `notebook/report.py` from `{results.name}/summary.json`: {summary['profile_description']}; "
+        f"{'synthetic data' if summary['data']['synthetic'] else 'the course data (' + summary['data']['name'] + ')'}; "
+        f"{summary['device']}; started {summary['started_utc']} UTC. Test split, this notebook's runs at one "
+        f"budget.{absent} `report.pdf` has the figures and every answer.", "",
+        markdown(notebook_rows(summary)), "", "Strict per-class test Dice / IoU (mean over seeds), the same runs:", "",
+        markdown(per_class_rows(summary) or [["Class", "none run"]])] +
+        (["", "Longer runs outside the notebook, on the same data (the report's last section says how each ended):", "",
+          markdown(longer)] if len(longer) > 1 else []) + [README_END])
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
     atomic.write_text(text[:start] + block + text[end:], readme)
-
-
-def larger_budget_readme(results: Path) -> list[str]:
-    runs = larger_budget_runs(results)
-    if not runs:
-        return []
-    first = next(iter(runs.values()))
-    return ["At a larger budget, outside the notebook (`train_segmentation.py --seeds`; the report's last pages say "
-            f"how): {first['data']['label']}, {first['device']}.", "",
-            markdown(larger_budget_rows(results, runs))]
 
 
 def read_summary(results: Path) -> dict:

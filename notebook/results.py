@@ -5,6 +5,7 @@ figures it shows. The cells themselves call the experiments' ``train`` functions
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -14,12 +15,13 @@ from pathlib import Path
 import matplotlib
 import numpy
 import PIL
+import PIL.Image
 import torch
 import torchvision
 
 from hw6 import experiment, synthetic_endo, train_segmentation, transfer_vgg
 from hw6.datasets import DataError, check_root, data_label, is_synthetic
-from hw6.engine import load_checkpoint, read_history, setup_runtime
+from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import DeviceUnavailable
 
@@ -48,12 +50,27 @@ def check_parameters(profile: str, profiles: dict, device: str, parallel: str, o
     if parallel != "auto" and not (parallel.isdigit() and 1 <= int(parallel) <= most):
         raise cli.UsageError(f"HW6_PARALLEL={parallel}: trainings at a time must be auto or a whole number from 1 to "
                              f"{most} on this device")
-    if Path(out).exists() and not Path(out).is_dir():
+    if out and Path(out).exists() and not Path(out).is_dir():
         raise cli.UsageError(f"HW6_OUT={out}: is an existing file, not a folder")
+    if out and Path(out).resolve() == PUBLISHED:
+        raise cli.UsageError(f"HW6_OUT={out}: is the project's published results; a run writes its own folder "
+                             "(leave HW6_OUT empty), and `make publish RUN=<its folder>` replaces the published one")
     if data_root and not Path(data_root).is_dir():
         raise cli.UsageError(f"HW6_DATA_ROOT={data_root}: no such folder")
     if vgg16_weights and not Path(vgg16_weights).is_file():
         raise cli.UsageError(f"HW6_VGG16_WEIGHTS={vgg16_weights}: no such file")
+
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "results"  # the committed answers: written by publish alone
+
+
+def run_folder(out: str, profile: str, data_root: str, download: bool) -> Path:
+    """Where an execution writes (HW6_OUT): ``out`` if given, else runs/<profile>-<data>/results, one folder
+    per profile and data, ignored by git, beside which the executed notebook, report.pdf and plots/ go."""
+    if out:
+        return Path(out)
+    name = Path(data_root).name if data_root else "endo-course" if download else "synthetic"
+    return Path("runs") / f"{profile}-{name}" / "results"
 
 
 def data_root(data_root: str, profile: str, out: Path) -> Path:
@@ -83,23 +100,35 @@ def continue_or_replace(resume: bool, out: Path | None = None) -> dict:
     return {"resume": "latest"} if resume else {"overwrite": True}
 
 
-def describe(profile: str, scale: dict) -> str:
-    size = "x".join(map(str, scale["image_size"])) if scale["image_size"] else "256x320"
+def stored_size(data: Path) -> tuple[int, int]:
+    """(H, W) of the data's stored masks (its first test mask): the size every segmentation score is taken at."""
+    first = min((Path(data) / "segmentation" / "test").glob("*/*_mask.png"), default=None)
+    if first is None:
+        raise DataError(f"{data}: no segmentation/test/<i>/<i>_mask.png")
+    with PIL.Image.open(first) as mask:
+        return mask.height, mask.width
+
+
+def describe(scale: dict, stored: tuple[int, int]) -> str:
+    """The budget in words; ``stored``: the masks' stored size, at which every segmentation score is taken."""
+    stored_size = "x".join(map(str, stored))
+    size = "x".join(map(str, scale["image_size"])) if scale["image_size"] else stored_size
     color = f"{scale['color_images']:,}" if scale["color_images"] else "all"
     vgg = f"{scale['vgg_images']:,}" if scale["vgg_images"] else "all 60,000"
-    return (f"{size} frames (scored at 256x320), up to {scale['epochs']} epochs per segmentation run, seeds "
-            f"{', '.join(map(str, scale['seeds']))}, {color} colorization images for up to {scale['color_epochs']} "
-            f"epochs, VGG16 on {vgg} training images")
+    return (f"{size} frames (scored at {stored_size}), at most {scale['epochs']} epochs per segmentation run with "
+            f"early stopping after {scale['patience']}, seeds {', '.join(map(str, scale['seeds']))}, {color} "
+            f"colorization images for at most {scale['color_epochs']} epochs, VGG16 on {vgg} training images")
 
 
 def start(out: Path, profile: str, scale: dict, data: Path, device: str, parallel: int, fashion_root: str,
-          vgg16_weights: str, resume: bool) -> dict:
+          vgg16_weights: str, resume: bool, replace: bool = False) -> dict:
     """The summary of this execution, written to OUT/summary.json: the provenance, and the entries of an
-    earlier summary of the same profile and data (so that re-running one section updates only its entry)."""
+    earlier summary of the same profile and data (so that re-running one section updates only its entry).
+    An earlier summary of another profile or data is refused (one line, nothing written) unless ``replace``."""
     out.mkdir(parents=True, exist_ok=True)
     runtime = setup_runtime(device)
     summary = {
-        "profile": profile, "profile_description": describe(profile, scale), "device": runtime.describe(),
+        "profile": profile, "profile_description": describe(scale, stored_size(data)), "device": runtime.describe(),
         "parallel": parallel, "data": {"name": data.name, "synthetic": is_synthetic(data), "label": data_label(data)},
         "fashion": Path(fashion_root).name, "vgg16_weights": Path(vgg16_weights).name if vgg16_weights else
         "torchvision cache", "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -111,8 +140,12 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
     earlier = out / "summary.json"
     if earlier.is_file():
         old = json.loads(earlier.read_text())
-        if old.get("profile") == profile and old.get("data") == summary["data"]:
+        if (old.get("profile"), old.get("data")) == (profile, summary["data"]):
             summary["experiments"] = old.get("experiments", {})
+        elif not replace:
+            raise cli.UsageError(f"{earlier}: holds the {old.get('profile')} profile's results on "
+                                 f"{old.get('data', {}).get('name')}, not {profile} on {data.name}; choose another "
+                                 "HW6_OUT, or set HW6_REPLACE=1 to replace them")
     atomic.write_json(summary, earlier)
     banner = "SYNTHETIC data (results are not the assignment's)" if is_synthetic(data) else "the assignment's data"
     print(f"profile {profile}: {summary['profile_description']}\ndata: {data.name} - {banner}\n"
@@ -120,8 +153,22 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
     return summary
 
 
+DEPENDS = {"1b": ["1a"], "1c": ["1a"], "1c_recipe": ["1c"], "1e": ["1c", "1d"], "1e_label_efficiency": ["1e"]}
+
+
+def options_hash(entry: dict) -> str:
+    """A short hash of what a section trained with (its options, seeds and study), by which a section built on
+    it can tell it was re-run with other settings."""
+    shaping = {k: entry.get(k) for k in ("options", "seeds", "setup", "study", "rows")}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def record(summary: dict, out: Path, key: str, entry: dict) -> dict:
-    """Stores one section's entry in ``summary`` and rewrites OUT/summary.json at once."""
+    """Stores one section's entry in ``summary`` with its options hash and those of the sections it builds on
+    (``DEPENDS``, as they were when it ran), and rewrites OUT/summary.json at once."""
+    entry["options_hash"] = options_hash(entry)
+    entry["inputs"] = {dep: summary["experiments"][dep].get("options_hash")
+                       for dep in DEPENDS.get(key, []) if dep in summary["experiments"]}
     summary["experiments"][key] = entry
     summary["train_seconds"] = round(sum(e.get("train_seconds", 0) for e in summary["experiments"].values()), 1)
     atomic.write_json(summary, out / "summary.json")
@@ -149,7 +196,7 @@ def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, 
     s, runs = result["summary"], result["runs"]
     histories = {f"seed {seed}": read_history(out / folder / f"seed{seed}") for seed in s["seeds"]}
     figures.curves(histories, ["train_loss", "val_loss"], train_segmentation.LOSS_WORDS[s["options"]["loss"]],
-                   f"Training and validation loss per seed ({s['data']['label']})", out / folder / "loss.png")
+                   f"{label(key)}: training and validation loss per seed{note(s)}", out / folder / "loss.png")
     d, confusion = runs[0]["details"], runs[0]["test"]["confusion"]
     reused = any(e.get("dir") == folder for k, e in summary["experiments"].items() if k != key)  # counted once
     entry = {"kind": "segmentation", "status": "done" if all(m["fit"]["complete"] for m in runs) else "incomplete",
@@ -173,7 +220,7 @@ def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], 
     histories = {f"{name}, seed {seed}": read_history(out / where / f"seed{seed}") for name, where in
                  (("study's choice", base), ("Dice + cross-entropy", folder)) for seed in seeds["seeds"]}
     figures.curves(histories, ["val_present_dice"], "validation strict Dice, classes present",
-                   f"Validation strict Dice per epoch, before and after the loss change ({seeds['data']['label']})",
+                   f"1(c) recipe: validation strict Dice per epoch, before and after the loss change{note(seeds)}",
                    out / folder / "val_dice.png")
     return record(summary, out, key, {"kind": "ablation", "status": "done", "dir": folder, "base": base,
                                       "seeds": seeds["seeds"], "rows": rows,
@@ -183,16 +230,21 @@ def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], 
 
 def kept_epochs(folder: Path, seeds: list[int]) -> dict[str, list[int]]:
     """Per seed, the epoch whose weights each checkpoint rule kept: monitor -> epochs, the run's own monitor
-    (best.pt) first, then each ``also_keep`` monitor (best-<monitor>.pt, read from the checkpoint itself)."""
+    first, as the engine recorded them in each seed's metrics.json (``fit.kept_epochs``)."""
     kept: dict[str, list[int]] = {}
     for seed in seeds:
-        run = folder / f"seed{seed}"
-        metrics = json.loads((run / "metrics.json").read_text())
-        kept.setdefault(metrics["fit"]["monitor"], []).append(metrics["fit"]["best_epoch"])
-        for monitor in metrics["options"]["also_keep"]:
-            epoch = load_checkpoint(run / f"best-{monitor}.pt", mmap=True)["epoch"]
+        for monitor, epoch in json.loads((folder / f"seed{seed}" / "metrics.json").read_text())["fit"]["kept_epochs"].items():
             kept.setdefault(monitor, []).append(epoch)
     return kept
+
+
+def label(key: str) -> str:
+    """"1a" -> "1(a)"."""
+    return f"{key[0]}({key[1]})"
+
+
+def note(record: dict) -> str:
+    return " (synthetic data)" if record["data"]["synthetic"] else ""
 
 
 def slopes(history: list[dict], last: int = 3) -> dict:

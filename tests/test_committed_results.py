@@ -55,3 +55,16 @@ def test_summary_means_are_the_means_of_their_seeds_runs():
                     for s in entry["seeds"]]
             assert entry["test"][metric]["mean"] == pytest.approx(sum(runs) / len(runs), abs=1e-12), (key, metric)
             assert not math.isnan(entry["test"][metric]["mean"])
+
+
+def test_every_published_figure_belongs_to_a_run_the_summary_or_the_longer_runs_name():
+    """plots/ holds exactly the figures of the committed report: each named by the list the report build
+    writes, each copied from a run folder of summary.json or of a longer run on the same data."""
+    from hw6.notebook import report
+
+    summary = json.loads((RESULTS / "summary.json").read_text())
+    folders = {e["dir"].split("/")[0] for e in summary["experiments"].values() if e.get("dir")}
+    folders |= {run["folder"].replace("/", "_") for key in report.OUTSIDE for run in report.outside_runs(key, summary, RESULTS)}
+    plots = sorted(p.name for p in (ROOT / "plots").glob("*.png"))
+    assert plots == (ROOT / "plots" / report.FIGURE_LIST).read_text().split()
+    assert all(any(name.startswith(folder + "_") for folder in folders) for name in plots), plots

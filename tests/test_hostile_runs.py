@@ -179,6 +179,24 @@ def test_one_run_per_folder_and_a_killed_holder_leaves_no_stale_lock(root, tmp_p
     assert _run(train_segmentation, _seg(root, out), capsys)[0] == 0  # the lock died with its process
 
 
+def test_overwrite_of_a_set_refuses_while_one_of_its_runs_is_held(root, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "set"
+    assert _run(train_segmentation, _seg(root, out, "--seeds", "0", "1"), capsys)[0] == 0
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out / "seed1")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, err = _run(train_segmentation, _seg(root, out, "--seeds", "0", "1", "--overwrite"), capsys)
+        _assert_refused(code, err, f"another run is writing its seed1/ (pid {holder.pid})")
+        assert (out / "seed0" / "metrics.json").is_file() and (out / "seed1" / "metrics.json").is_file()  # kept
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_interrupt_before_the_first_epoch_says_nothing_was_kept(root, tmp_path, capsys, monkeypatch):
     from hw6 import engine
     from hw6.kit import cli

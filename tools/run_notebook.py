@@ -1,11 +1,13 @@
-"""Executes hw6.ipynb top to bottom with nbclient, as ``make run`` does, and saves it with its outputs.
+"""Executes hw6.ipynb top to bottom with nbclient, as ``make run`` does, and saves it with its outputs in the
+run's own folder (runs/<profile>-<data>/hw6.ipynb beside its results/, report.pdf and plots/).
 
-    python tools/run_notebook.py [--profile quick] [--output hw6.ipynb] [--resume]
+    python tools/run_notebook.py [--profile quick] [--output FILE] [--resume]
 
 Parameters reach the notebook through HW6_* environment variables (HW6_DATA_ROOT, HW6_PROFILE, HW6_DEVICE,
-HW6_FASHION_ROOT, HW6_VGG16_WEIGHTS, HW6_OUT, HW6_PARALLEL, HW6_RESUME). Progress bars are turned off (HW6_PROGRESS=0):
-they animate in a live notebook, but a saved one would keep every redrawn fragment. A cell that fails stops
-the run; the notebook is still saved with every output up to the failure, and the exit status is 1.
+HW6_FASHION_ROOT, HW6_VGG16_WEIGHTS, HW6_OUT, HW6_PARALLEL, HW6_RESUME, HW6_REPLACE). Progress bars are turned off
+(HW6_PROGRESS=0): they animate in a live notebook, but a saved one would keep every redrawn fragment. A cell that
+fails stops the run; the notebook is still saved with every output up to the failure, and the exit status is 1.
+Ctrl-C or SIGTERM stops the kernel, saves the notebook so far and says how to continue (exit 130 or 143).
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--notebook", type=Path, default=ROOT / "hw6.ipynb", help="the notebook (default hw6.ipynb)")
-    parser.add_argument("--output", type=Path, help="executed notebook (default: overwrite --notebook)")
+    parser.add_argument("--output", type=Path, help="executed notebook (default: hw6.ipynb in the run's folder)")
     parser.add_argument("--profile", choices=("full", "quick", "smoke"), help="sets HW6_PROFILE (default quick)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (HW6_RESUME=1): every cell runs again, finished trainings "
@@ -52,16 +54,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.profile:
         os.environ["HW6_PROFILE"] = args.profile
     os.environ.setdefault("HW6_PROGRESS", "0")
-    output = args.output or args.notebook
+    env = os.environ.get
+    output = args.output or ROOT / results.run_folder(env("HW6_OUT", ""), env("HW6_PROFILE", "quick"), env("HW6_DATA_ROOT", ""),
+                                               env("HW6_DOWNLOAD", "") == "1").parent / "hw6.ipynb"
 
     def body() -> int:
         check(args.notebook)
+        output.parent.mkdir(parents=True, exist_ok=True)
         try:
             seconds = execute(args.notebook, output)
         except CellExecutionError as exc:
             print(f"error: a notebook cell failed; outputs up to it are in {output}\n{str(exc)[-2000:]}",
                   file=sys.stderr)
             return 1
+        except KeyboardInterrupt as stop:  # the kernel is shut down by nbclient on the way out
+            print(f"interrupted: the notebook so far is in {output}; the same command with HW6_RESUME=1 continues "
+                  "(finished trainings are kept, unfinished ones go on from their last epoch)", file=sys.stderr)
+            return 143 if isinstance(stop, cli.Terminated) else 130
         print(f"executed {args.notebook.name} in {seconds / 60:.1f} min; saved {output}")
         return 0
 
@@ -86,7 +95,7 @@ def check(notebook: Path) -> None:
     names = {key.value: None for key in profiles[0].keys if isinstance(key, ast.Constant)}
     env = os.environ.get
     results.check_parameters(env("HW6_PROFILE", "quick"), names, env("HW6_DEVICE", "auto"), env("HW6_PARALLEL", "auto"),
-                             env("HW6_OUT", "results"), env("HW6_DATA_ROOT", ""), env("HW6_VGG16_WEIGHTS", ""))
+                             env("HW6_OUT", ""), env("HW6_DATA_ROOT", ""), env("HW6_VGG16_WEIGHTS", ""))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,87 @@
+"""A user's own run: it writes its own folder (never the published answers), refuses a folder of another
+profile or data, reports on what there is, and the notebook's first cell sets the project up on Colab."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT, run_script
+from hw6.kit import cli
+from hw6.notebook import report, results
+
+
+def test_a_run_writes_its_own_ignored_folder_and_never_the_published_results(tmp_path):
+    folder = results.run_folder("", "quick", "", False)
+    assert folder == Path("runs/quick-synthetic/results")
+    assert results.run_folder("", "full", "/data/endo-real", False) == Path("runs/full-endo-real/results")
+    if shutil.which("git") and (ROOT / ".git").exists():
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(folder / "summary.json")], cwd=ROOT)
+        assert ignored.returncode == 0  # the run folder is ignored: git status stays clean after make run
+    with pytest.raises(cli.UsageError, match="make publish"):
+        results.check_parameters("quick", {"quick": {}}, "cpu", "auto", str(ROOT / "results"), "", "")
+
+
+def test_a_summary_of_another_profile_or_data_is_refused_and_left_as_it_was(synthetic_root, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    earlier = {"profile": "quick", "data": {"name": "endo-real", "synthetic": False, "label": "data: endo-real"},
+               "experiments": {"1a": {"kept": True}}}
+    (out / "summary.json").write_text(json.dumps(earlier))
+    scale = {"image_size": (32, 40), "epochs": 2, "patience": 1, "seeds": [0], "color_images": 8,
+             "color_epochs": 1, "vgg_images": 10}
+    with pytest.raises(cli.UsageError, match="HW6_REPLACE=1"):
+        results.start(out, "smoke", scale, synthetic_root, "cpu", 1, "data", "", False)
+    assert json.loads((out / "summary.json").read_text()) == earlier  # nothing written
+    summary = results.start(out, "smoke", scale, synthetic_root, "cpu", 1, "data", "", False, replace=True)
+    assert summary["experiments"] == {} and summary["profile"] == "smoke"
+    assert "scored at 64x80" in summary["profile_description"]  # the data's own stored size
+
+
+def test_the_report_of_an_empty_summary_says_not_run(synthetic_root, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    scale = {"image_size": (32, 40), "epochs": 2, "patience": 1, "seeds": [0], "color_images": 8,
+             "color_epochs": 1, "vgg_images": 10}
+    results.start(out, "smoke", scale, synthetic_root, "cpu", 1, "data", "", False)
+    pdf = report.build(out)
+    assert pdf == tmp_path / "report.pdf" and pdf.stat().st_size > 0
+    rows = report.notebook_rows(json.loads((out / "summary.json").read_text()))
+    assert all(row[-1] == "not run" for row in rows[1:])
+
+
+def test_publish_refuses_a_folder_that_is_no_run(tmp_path):
+    result = run_script("tools/publish.py", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "make run" in result.stderr
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="the Colab cell clones with git, which this machine lacks")
+def test_the_first_cell_clones_enters_and_installs_the_project_on_colab(tmp_path):
+    """The first cell, as Colab runs it (HW6_COLAB=1 stands for Colab), in a fresh folder that is not the
+    project: it clones a repository given as a file:// URL, enters it, installs it, and hw6 imports from it."""
+    bare = tmp_path / "hw6.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(ROOT), str(bare)], check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    outer = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "outer.pth").write_text(outer + "\n")  # torch, pip and the rest from the test's environment
+    first = next(c for c in nbformat.read(ROOT / "hw6.ipynb", as_version=4).cells if c.cell_type == "code")
+    cell = first.source.replace('REPOSITORY = "', f'REPOSITORY = "file://{bare}"  # "', 1)
+    cell += "\nimport hw6, os; print('hw6 from', os.path.dirname(hw6.__file__))"
+    work = tmp_path / "content"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    done = subprocess.run([str(python), "-c", cell], cwd=work, capture_output=True, text=True, timeout=600,
+                          env={**env, "HW6_COLAB": "1", "PIP_NO_DEPS": "1", "PIP_NO_BUILD_ISOLATION": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"hw6 from {work / 'hw6'}" in done.stdout and (work / "hw6" / "hw6.ipynb").is_file()
