@@ -412,9 +412,8 @@ bench_wall_s | whole benchmark wall time (s) | {:.0f}
 
 FOOTER = """## GPU notes
 
-- **Data on the GPU machine.** It reaches no network and takes at most 64 MiB of files a call, so the earlier GPU
-  runs read a copy of `../shared/data/endo-real`'s `segmentation/` split and `mapping.json` only. `docs/GPU.md`
-  says how the prepared full-profile command (`tools/gpu_run.sh`) brings all the data in two calls.
+- **Data on the GPU machine.** The earlier GPU runs read a copy of `../shared/data/endo-real`'s `segmentation/`
+  split and `mapping.json` only; `docs/GPU.md` says how the full-profile command runs without network.
 - **Two H200 tables.** The first was measured with per-image torchvision augmentation: on the GPU those calls
   launch hundreds of small kernels per batch and took most of a training step
   (`docs/gpu-step-profile-h200.txt`), so augmentation now runs on the whole batch at once (`augment.py`). The

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The prepared command for a lent GPU machine (docs/GPU.md): the notebook at the assignment's settings, the
+# The full-profile command for a GPU machine without network (docs/GPU.md): the notebook at the assignment's settings, the
 # report and the benchmark, everything under $OUT (default results-gpu).
 #
 #   tools/gpu_run.sh [DATA_FOLDER]      DATA_FOLDER holds endo-real/ and FashionMNIST/raw/ (default .gpu-data)
