@@ -152,13 +152,14 @@ def without_docstring(function: object) -> str:
     return (source[:start].rstrip() + "\n" + source[end:].lstrip("\n")).rstrip()
 
 
-def augmentation_source() -> str:
-    """The whole of 1(b)'s augmentation, read from the module: the flips, the colour jitter and its parts."""
-    parts = (augment.augment_batch, augment.random_flips, augment.color_jitter, augment.rgb_to_grayscale,
-             augment._blend, augment.adjust_brightness, augment.adjust_contrast, augment.adjust_saturation,
-             augment.adjust_hue)
-    adjust = "ADJUST = {" + ", ".join(f'"{k}": {f.__name__}' for k, f in augment.ADJUST.items()) + "}"
-    return "\n".join([f"JITTER = {augment.JITTER}"] + [without_docstring(f) for f in parts] + [adjust])
+def augmentation_source(whole: bool = False) -> str:
+    """1(b)'s augmentation read from the module: its entry and the flips (a notebook page), or ``whole``: with
+    the colour jitter and each of its parts too (the report's appendix)."""
+    parts = (augment.augment_batch, augment.random_flips) + (
+        (augment.color_jitter, augment.rgb_to_grayscale, augment._blend, augment.adjust_brightness,
+         augment.adjust_contrast, augment.adjust_saturation, augment.adjust_hue) if whole else ())
+    adjust = ["ADJUST = {" + ", ".join(f'"{k}": {f.__name__}' for k, f in augment.ADJUST.items()) + "}"] if whole else []
+    return "\n".join([f"JITTER = {augment.JITTER}"] + [without_docstring(f) for f in parts] + adjust)
 
 
 def answer(key: str, summary: dict, width: int | None = None) -> str:

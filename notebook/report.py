@@ -469,7 +469,7 @@ def appendix(summary: dict, results: Path) -> list[Block]:
         Block("text", "Commands (from the project folder):", bold=True), Block("code", "\n".join(commands)),
         Block("text", answers.WHAT_TO_RUN),
         Block("heading", "Appendix B. The Dice loss (losses.py)"), Block("code", answers.dice_implementation()),
-        Block("heading", "Appendix C. The augmentation code (augment.py)"), Block("code", answers.augmentation_source())]
+        Block("heading", "Appendix C. The augmentation code (augment.py)"), Block("code", answers.augmentation_source(whole=True))]
 
 
 # ------------------------------------------------------------------------------------------------ render

@@ -172,7 +172,8 @@ def test_report_lays_out_every_answer_and_numbered_figure_referred_to(executed):
     assert answers.WHAT_TO_RUN in texts  # 2(b)/2(c) say what a user does to run them
     assert "def augment_batch" in answers.augmentation_source()
     assert answers.dice_implementation().startswith("def soft_dice_loss(")  # the code, as the assignment asks
-    assert "def color_jitter" in answers.augmentation_source() and "def adjust_hue" in answers.augmentation_source()
+    assert "def color_jitter" in answers.augmentation_source(whole=True)
+    assert answers.augmentation_source(whole=True) in texts and "def adjust_hue" in answers.augmentation_source(whole=True)
     tables = [i for i, b in enumerate(blocks) if b.kind == "table"]
     numbers = [int(re.match(r"Table (\d+)\. ", blocks[i - 1].text).group(1)) for i in tables]  # captioned above
     assert numbers == list(range(1, len(tables) + 1))
