@@ -37,14 +37,16 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def real_endo() -> Path:
     if not (REAL_ENDO / "segmentation").is_dir():
-        pytest.skip(f"the assignment's real data is not at {REAL_ENDO} (see ../shared/data/README.md)")
+        pytest.skip(f"the assignment's real data is not at {REAL_ENDO}; set HW6_SHARED_DATA to the folder holding "
+                    "endo-real/ to run this test")
     return REAL_ENDO
 
 
 @pytest.fixture()
 def real_fashion() -> Path:
     if not (REAL_FASHION / "train-images-idx3-ubyte").is_file():
-        pytest.skip(f"real Fashion-MNIST is not at {REAL_FASHION}")
+        pytest.skip(f"real Fashion-MNIST is not at {REAL_FASHION}; set HW6_SHARED_DATA to the folder holding "
+                    "FashionMNIST/raw/ to run this test")
     return SHARED_DATA
 
 
