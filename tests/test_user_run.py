@@ -85,3 +85,24 @@ def test_the_first_cell_clones_enters_and_installs_the_project_on_colab(tmp_path
                           env={**env, "HW6_COLAB": "1", "PIP_NO_DEPS": "1", "PIP_NO_BUILD_ISOLATION": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"hw6 from {work / 'hw6'}" in done.stdout and (work / "hw6" / "hw6.ipynb").is_file()
+
+
+def test_publish_replaces_the_answers_with_one_run_folder(tmp_path):
+    """A run folder (here the committed one, copied) published into a fresh project root: its notebook, its
+    summary's run folders, the report, plots/ and the README block, and nothing of the run's checkpoints."""
+    run, root = tmp_path / "run", tmp_path / "root"
+    shutil.copytree(ROOT / "results", run / "results", ignore=shutil.ignore_patterns("archive", "dice-reading", "2a-*",
+                                                                                     "1b-seeds-*"))
+    shutil.copyfile(ROOT / "hw6.ipynb", run / "hw6.ipynb")
+    (run / "results" / "1a_dice" / "seed0" / "last.pt").write_bytes(b"checkpoint")
+    (root / "results").mkdir(parents=True)
+    (root / "README.md").write_text(f"intro\n{report.README_START}\n{report.README_END}\n")
+    from hw6.tools import publish
+
+    folders = publish.publish(run, root)
+    assert "1a_dice" in folders and (root / "results" / "1a_dice" / "seed0" / "metrics.json").is_file()
+    assert not (root / "results" / "1a_dice" / "seed0" / "last.pt").exists()
+    assert (root / "report.pdf").is_file() and (root / "hw6.ipynb").read_bytes() == (run / "hw6.ipynb").read_bytes()
+    assert "| 1(a) |" in (root / "README.md").read_text()
+    listed = (root / "plots" / report.FIGURE_LIST).read_text().split()
+    assert listed == sorted(p.name for p in (root / "plots").glob("*.png"))
