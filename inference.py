@@ -135,6 +135,25 @@ def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Run
     return {"loss": float(loss_sum / len(dataset)), **meter.compute()}
 
 
+def background_everywhere(dataset: EndoSegDataset) -> dict:
+    """The do-nothing prediction's scores on a split: background on every pixel of every frame, scored as a
+    model is (``losses.SegmentationMeter`` against the masks at their stored size), and the background's share
+    of the pixels: over the split (``background_share``) and per frame (``background_share_per_frame``:
+    [lowest, highest])."""
+    meter = SegmentationMeter(dataset.num_classes, len(dataset))
+    shares = []
+    for position, mask in enumerate(dataset.native_masks):
+        truth = mask[None].long()
+        meter.update(torch.zeros_like(truth), truth, torch.tensor([position]))
+        shares.append(float((mask == 0).double().mean()))
+    scores = meter.compute()
+    confusion = torch.tensor(scores["confusion"], dtype=torch.float64)
+    return {**{k: scores[k] for k in ("assignment_dice", "assignment_dice_per_frame", "mean_present_instrument_dice",
+                                      "absent_predicted_share", "pixel_accuracy")},
+            "background_share": float(confusion[0].sum() / confusion.sum()),
+            "background_share_per_frame": [min(shares), max(shares)]}
+
+
 def _score_batch(meter: SegmentationMeter, logits: torch.Tensor, native_masks: list[torch.Tensor],
                  positions: torch.Tensor, min_region: float) -> None:
     """Scores a batch's logits against its masks at their stored sizes (one resize when they share one)."""

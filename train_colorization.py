@@ -49,6 +49,25 @@ def evaluate_colorization(model: torch.nn.Module, dataset: ColorizationDataset, 
     return {"loss": mse, "psnr_db": 10 * math.log10(1 / mse) if mse > 0 else math.inf}
 
 
+def no_model_psnr(train_ds: ColorizationDataset, val_ds: ColorizationDataset) -> dict:
+    """PSNR (dB, peak 1) on ``val_ds``, scored as ``evaluate_colorization`` scores a model, of two predictions
+    that need none: the grey frame copied to R, G and B (``grey_copy_psnr_db``), and the grey frame plus a
+    constant tint (``constant_tint_psnr_db``), the per-channel mean of RGB - grey over ``train_ds`` (``tint``,
+    in [-1, 1]: the offset that minimises the training images' squared error), clipped to [0, 1]."""
+    offset, pixels = torch.zeros(3, dtype=torch.float64), 0
+    for grey, rgb in zip(train_ds.grey.split(64), train_ds.rgb.split(64)):  # in chunks: int16 of every image is GBs
+        offset += (rgb.short() - grey.short()).sum(dim=(0, 2, 3), dtype=torch.float64)
+        pixels += grey.numel()
+    tint = offset / pixels / 255
+    grey, rgb = val_ds.grey.double() / 255, val_ds.rgb.double() / 255
+
+    def psnr(pred: torch.Tensor) -> float:
+        return 10 * math.log10(1 / float(F.mse_loss(pred.expand_as(rgb).clamp(0, 1), rgb)))
+
+    return {"grey_copy_psnr_db": psnr(grey), "constant_tint_psnr_db": psnr(grey + tint.view(1, 3, 1, 1)),
+            "tint": tint.tolist()}
+
+
 def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains the colorization U-Net; returns the metrics.json content. ``options``: keys of DEFAULTS."""
     o = experiment.resolve(DEFAULTS, options, size_multiple=DOWNSAMPLING)

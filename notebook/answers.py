@@ -70,16 +70,35 @@ def absent_names(e: dict, split: str = "test", most: int = 70) -> str:
     return text if len(text) <= most else f"{len(names)} classes named in the report"
 
 
-def result(e: dict) -> str:
+def result(e: dict, summary: dict | None = None) -> str:
     """The test scores of a segmentation experiment: the headline with the classes it averages, the share of
-    pixels predicted as absent classes, and the assignment's Dice (batch-wide and per frame)."""
+    pixels predicted as absent classes, and the assignment's Dice (batch-wide and per frame); with ``summary``,
+    beside what predicting background everywhere scores on the same frames (the report's tables carry it for
+    every section)."""
     t = e["test"]
     n = len(e["class_names"]) - 1 - len(t["absent_classes"])
     absent = (f"; {t['absent_predicted_share']['mean']:.2%} of the test pixels predicted as absent classes "
               f"({absent_names(e)})" if t["absent_classes"] else "")
     return (f"strict test Dice {stats.describe(present(e))}, each seed's mean over the {n} instrument classes in "
             f"the test masks{absent}; the assignment's Dice {f3(t['assignment_dice']['mean'])} (per frame "
-            f"{f3(t['assignment_dice_per_frame']['mean'])})")
+            f"{f3(t['assignment_dice_per_frame']['mean'])}){against_nothing(summary or {})}")
+
+
+def against_nothing(summary: dict) -> str:
+    """The all-background prediction's test scores (``results.baselines``), as a clause; "" when not recorded."""
+    b = summary.get("baselines", {}).get("segmentation")
+    return "" if b is None else (
+        f"; no model (background everywhere): {f3(b['mean_present_instrument_dice'])} strict, "
+        f"{f3(b['assignment_dice'])} (per frame {f3(b['assignment_dice_per_frame'])})")
+
+
+def background_words(summary: dict, e: dict) -> str:
+    """"85% of the test pixels (70-93% of a frame's)": the background's share, over the split and per frame."""
+    b = summary.get("baselines", {}).get("segmentation")
+    if b is None:
+        return f"{e['background_share']:.0%} of the test pixels"
+    low, high = b["background_share_per_frame"]
+    return f"{b['background_share']:.0%} of the test pixels ({100 * low:.0f}-{high:.0%} of a frame's)"
 
 
 MONITOR_WORDS = {"val_loss": "validation loss", "val_present_dice": "validation strict Dice",
@@ -192,11 +211,12 @@ def answer_1a(e: dict, summary: dict) -> str:
         "The starter U-Net lacks its last layer, a 1x1 convolution to one score per class "
         f"({len(e['class_names'])} here), and its activation, a softmax over the classes at each pixel, which gives "
         "the probabilities the Dice loss compares with the one-hot mask. Why Dice: background is "
-        f"{e['background_share']:.0%} of the test pixels, so a pixel-wise loss is dominated by it, while a class's "
+        f"{background_words(summary, e)}, so a pixel-wise loss is dominated by it, while a class's "
         "Dice is overlap over size and weighs a thin instrument as much as the background. As the assignment "
         "describes it, intersection and sizes are summed over the whole batch per class, smoothed by 1 and "
         "averaged over the classes; the loss is 1 - Dice.\n"
-        f"Settings: {settings(e['options'], e['train_frames'])}. Result over {len(e['seeds'])} seeds: {result(e)}. "
+        f"Settings: {settings(e['options'], e['train_frames'])}. Result over {len(e['seeds'])} seeds: "
+        f"{result(e, summary)}. "
         + convergence(e["fits"], e["options"]["epochs"]))
 
 
@@ -282,8 +302,19 @@ def answer_1d(e: dict, summary: dict) -> str:
             "through a softmax; the loss is the mean squared error, on the colorization images only.\n"
             f"Settings: {settings(o)}, all {d['train_images']:,} training images. Batch and learning rate are the "
             "assignment's: 1(c)'s study chose them for another task and loss, so nothing carries over. "
-            f"Result: validation MSE per pixel and channel by epoch {shown}; {stop}, and the weights of epoch {fit['best_epoch']}, the lowest (MSE {f3(v.get('loss'), 5)}, PSNR "
-            f"{f3(v.get('psnr_db'), 1)} dB), are saved for 1(e)." + overfit_note(e))
+            f"Result: validation MSE per pixel and channel by epoch {shown}; {stop}, and the weights of epoch "
+            f"{fit['best_epoch']}, the lowest (MSE {f3(v.get('loss'), 5)}, PSNR "
+            f"{f3(v.get('psnr_db'), 1)} dB), are saved for 1(e)." + no_model_colour(summary, e) + overfit_note(e))
+
+
+def no_model_colour(summary: dict, e: dict) -> str:
+    """What 1(d)'s PSNR stands beside: the grey copy and the constant tint (``results.baselines``), when they
+    were scored at 1(d)'s own image size."""
+    b = summary.get("baselines", {}).get("colorization")
+    if b is None or b["image_size"] != e["details"]["image_size"]:
+        return ""
+    return (f" Without a model, the grey frame copied to R, G and B scores {f3(b['grey_copy_psnr_db'], 1)} dB, and "
+            f"the grey frame plus the training images' mean colour offset {f3(b['constant_tint_psnr_db'], 1)} dB.")
 
 
 def overfit_note(e: dict) -> str:

@@ -69,8 +69,8 @@ REFERENCE = {"1a": 0.88, "1b": 0.86, "1c": 0.89, "1e": 0.90, "2a": 0.90, "2b": 0
 
 @dataclass
 class Block:
-    """One piece of the report. kind: heading, text, code, table (``rows``), figure (``path``, ``text`` its
-    caption), pagebreak."""
+    """One piece of the report. kind: heading, text, code, table (``rows``, ``text`` its caption), figure
+    (``path``, ``text`` its caption), pagebreak."""
     kind: str
     text: str = ""
     rows: list | None = None
@@ -138,6 +138,21 @@ def notebook_rows(summary: dict) -> list[list[str]]:
                          stopped_words([e["fit"]])])
         else:
             rows.append([short] + score_cells(e["test"]) + ["", stopped_words(e["fits"])])
+    return rows + no_model_rows(summary)
+
+
+def no_model_rows(summary: dict) -> list[list[str]]:
+    """The rows of what needs no model (``results.baselines``): background everywhere on the test split, and
+    the grey copy and constant tint beside 1(d)'s PSNR."""
+    b, rows = summary.get("baselines", {}), []
+    if "segmentation" in b:
+        s = b["segmentation"]
+        rows.append(["No model: background everywhere", f3(s["mean_present_instrument_dice"]),
+                     f"{s['absent_predicted_share']:.2%}", f3(s["assignment_dice"]), "", ""])
+    if "colorization" in b:
+        c = b["colorization"]
+        rows.append(["No model: 1(d) grey copy / constant tint",
+                     f"PSNR {f3(c['grey_copy_psnr_db'], 1)} / {f3(c['constant_tint_psnr_db'], 1)} dB", "", "", "", ""])
     return rows
 
 
@@ -189,9 +204,8 @@ def layout(results: Path) -> list[Block]:
     seg = next((e for e in summary["experiments"].values() if e.get("kind") == "segmentation"), None)
     absent = answers.absent_names(seg, "test") if seg else "none"
     blocks += [Block("text", overview(summary)),
-               Block("text", "Table 1. This notebook's runs, all at one budget: test scores, mean over seeds "
-                             "(lowest-highest seed), and how many runs early stopping ended.", bold=True),
-               Block("table", rows=notebook_rows(summary)),
+               Block("table", "Table 1. This notebook's runs, all at one budget: test scores, mean over seeds "
+                              "(lowest-highest seed), and how many runs early stopping ended.", notebook_rows(summary)),
                Block("text", "Strict Dice (defined on the next page): each seed's mean over the instrument classes "
                              "present in the test masks" + ("" if absent == "none" else f" (all but {absent})") +
                              "; beside it, the share of test pixels predicted as a class absent from them."),
@@ -251,7 +265,7 @@ def reading_the_scores(summary: dict) -> list[Block]:
         "over a batch of 10 test frames, smoothed by 1, background included, averaged over the classes and the "
         "batches; its per-frame form (the same formula on one frame at a time) stands beside it. The strict Dice "
         "counts every test pixel once per class, without smoothing, and leaves background out: a model that finds "
-        "few instrument pixels scores low there, however high the smoothed scores stay.\n"
+        "few instrument pixels scores low there, however high the smoothed scores stay.\n" + worked_example() + "\n"
         f"Absent classes. {absent_sentence(answers.absent_names(seg, 'test'), answers.absent_names(seg, 'validation'))}"
         " Such a class can only score 0 (when stray pixels are predicted as it) or be undefined, so the headline "
         "is each seed's mean over the classes present in the split's masks, and the share of pixels predicted as "
@@ -259,6 +273,28 @@ def reading_the_scores(summary: dict) -> list[Block]:
         "Comparisons. A difference between two recipes is called a finding only when both rest on at least three "
         "seeds, the means differ by more than either side's spread, and Welch's t-test (two-sided) gives p < "
         "0.05; otherwise it is within noise, and the numbers and the p-value are given."))]
+
+
+def worked_example(frames: int = 10, size: tuple[int, int] = (256, 320)) -> str:
+    """Why a model can score below predicting nothing on the assignment's Dice, in numbers computed here with
+    its formula, (2 I + 1) / (P + G + 1) per class averaged over 8 classes, on one batch of ``frames`` frames."""
+    pixels = frames * size[0] * size[1]
+    background, instrument, stray = 0.85 * pixels, 0.15 * pixels, 100
+
+    def dice(intersection: float, predicted: float, truth: float) -> float:
+        return (2 * intersection + 1) / (predicted + truth + 1)
+
+    nothing = (dice(background, pixels, background) + dice(0, 0, instrument) + 6 * dice(0, 0, 0)) / 8
+    model = (dice(background - 2 * stray, background - 2 * stray + 0.4 * instrument, background)
+             + dice(0.6 * instrument, 0.6 * instrument, instrument) + 2 * dice(0, stray, 0) + 4 * dice(0, 0, 0)) / 8
+    return ("Below predicting nothing. Take a batch of 10 frames in which background is 85% of the pixels, one "
+            "instrument class the other 15%, and six classes are absent. Predicting background everywhere scores "
+            f"{nothing:.3f} on the assignment's Dice: background {dice(background, pixels, background):.3f}, the "
+            "instrument 0, and each absent class 1, since nothing of it is predicted. A model that finds 60% of the "
+            f"instrument's pixels (its Dice {dice(0.6 * instrument, 0.6 * instrument, instrument):.2f}) but "
+            f"predicts {stray} stray pixels of each of two absent classes scores {model:.3f}: those two terms fall "
+            "from 1 to about 0. On the smoothed, background-including Dice a model can thus score below doing "
+            "nothing while finding most of the instrument; its strict Dice, 0 for doing nothing, does not hide it.")
 
 
 def absent_sentence(test: str, validation: str) -> str:
@@ -279,6 +315,10 @@ def reference_answers(summary: dict) -> list[Block]:
             t = e["test"]
             rows.append([TITLES[key].split(" ")[0], f"{REFERENCE[key]:.2f}", f3(t["assignment_dice_per_frame"]["mean"]),
                          f3(t["assignment_dice"]["mean"]), f3(t["mean_present_instrument_dice"]["mean"])])
+    nothing = summary.get("baselines", {}).get("segmentation")
+    if nothing and len(rows) > 1:
+        rows.append(["Background everywhere (no model)", "", f3(nothing["assignment_dice_per_frame"]),
+                     f3(nothing["assignment_dice"]), f3(nothing["mean_present_instrument_dice"])])
     vgg = []
     for key in ("2a", "2b", "2c"):
         e, name = ex.get(key), TITLES[key].split(" ")[0]
@@ -288,7 +328,7 @@ def reference_answers(summary: dict) -> list[Block]:
         side = "above" if e["test"]["accuracy"] > REFERENCE[key] else "below"
         vgg.append(f"{name} {e['test']['accuracy']:.1%}, {side} the reference {REFERENCE[key]:.1%}")
     seg = next((e for e in ex.values() if e.get("kind") == "segmentation"), None)
-    background = f"Background is {seg['background_share']:.0%} of the test pixels, " if seg else "Background dominates, "
+    background = f"Background is {answers.background_words(summary, seg)}, " if seg else "Background dominates, "
     text = (
         "The course's worked answers report a test Dice of about 0.88 for 1(a), 0.86 for 1(b), 0.89 for 1(c) and "
         "0.90 for 1(e), and VGG16 test accuracies of 90% for 2(a), 88% for 2(b) and 89.3% for 2(c). Their Dice is "
@@ -298,12 +338,27 @@ def reference_answers(summary: dict) -> list[Block]:
         "of the instruments. Table 2 sets our three readings of the test Dice beside the reference (this "
         "notebook's runs, mean over seeds). The batch-wide reading is the one the assignment defines; the "
         "per-frame reading sits closest to the reference's numbers; the strict Dice counts instrument pixels "
-        "only and is the one to compare recipes with.\nVGG16 (this notebook's runs): " + "; ".join(vgg) + ".")
+        "only and is the one to compare recipes with. Its last row is the prediction that needs no model, background "
+        "on every pixel: every smoothed reading of a trained model is to be read against it." +
+        below_nothing(ex, summary.get("baselines", {}).get("segmentation")) +
+        "\nVGG16 (this notebook's runs): " + "; ".join(vgg) + ".")
     blocks = [Block("heading", "Our numbers and the reference answers"), Block("text", text)]
     if len(rows) > 1:
-        blocks += [Block("text", "Table 2. The test Dice three ways beside the course's reference answers.",
-                         bold=True), Block("table", rows=rows)]
+        blocks.append(Block("table", "Table 2. The test Dice three ways beside the course's reference answers.", rows))
     return blocks
+
+
+def below_nothing(ex: dict, nothing: dict | None) -> str:
+    """How many of the notebook's segmentation sections score below the all-background prediction on each
+    smoothed reading (their mean over seeds)."""
+    done = [ex[k]["test"] for k in ("1a", "1b", "1c", "1e") if ex.get(k, {}).get("status") == "done"]
+    if not nothing or not done:
+        return ""
+    below = [sum(t[k]["mean"] < nothing[k] for t in done) for k in ("assignment_dice", "assignment_dice_per_frame")]
+    above = sum(t["mean_present_instrument_dice"]["mean"] > nothing["mean_present_instrument_dice"] for t in done)
+    return (f" Of these {len(done)} sections, {below[0]} score below it on the batch-wide reading and {below[1]} on "
+            f"the per-frame reading; on the strict Dice {above} score above its "
+            f"{f3(nothing['mean_present_instrument_dice'])}.")
 
 
 def numbered(numbers: dict, kind: str, text: str) -> str:
@@ -325,8 +380,7 @@ def section(key: str, summary: dict, results: Path, numbers: dict) -> list[Block
     tables = {"1c": ("1(c): the study's validation strict Dice after each round (seed 0).", study_rows),
               "1c_recipe": ("The recipe's steps, mean over seeds (lowest-highest seed).", ablation_rows)}
     if key in tables and e and e.get("status") == "done":
-        blocks += [Block("text", numbered(numbers, "Table", tables[key][0]), bold=True),
-                   Block("table", rows=tables[key][1](e))]
+        blocks.append(Block("table", numbered(numbers, "Table", tables[key][0]), tables[key][1](e)))
     if key == "1e":
         blocks += per_class(summary, results, numbers)
     figures = []
@@ -368,9 +422,9 @@ def per_class(summary: dict, results: Path, numbers: dict) -> list[Block]:
         share, i, j = max(off)
         text += (f" Its largest confusion (seed {best['seeds'][0]}) is {names[i]} predicted as {names[j]}: "
                  f"{share:.0%} of that class's test pixels; instruments of similar shaft and jaw are the ones mixed up.")
-    return [Block("text", text), Block("text", numbered(numbers, "Table", "Strict test Dice / IoU per class, mean "
-                                                        "over seeds, every segmentation section."), bold=True),
-            Block("table", rows=per_class_rows(summary))]
+    return [Block("text", text), Block("table", numbered(numbers, "Table", "Strict test Dice / IoU per class, mean "
+                                                         "over seeds, every segmentation section."),
+                                       per_class_rows(summary))]
 
 
 def study_rows(e: dict) -> list[list[str]]:
@@ -421,9 +475,8 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
         text.append("1(b) against 1(a) at this budget: " + answers.clause(answers.compare(
             "1(b)", runs["1b"][0], "1(a)", runs["1a"][0])))
     blocks = [Block("heading", "Longer runs, outside the notebook"), Block("text", "\n".join(text)),
-              Block("text", numbered(numbers, "Table", "The longer runs' test scores (mean over seeds, lowest-highest "
-                                     "seed)."), bold=True),
-              Block("table", rows=longer_rows(summary, results))]
+              Block("table", numbered(numbers, "Table", "The longer runs' test scores (mean over seeds, lowest-highest "
+                                      "seed)."), longer_rows(summary, results))]
     for folder, name, caption in figures:
         path = results / folder / name
         if not path.is_file():  # a seed set records no figure of its own: drawn from its seeds' histories
@@ -447,6 +500,8 @@ def appendix(summary: dict, results: Path) -> list[Block]:
     weights = "looked for in torchvision's cache" if weights == "torchvision cache" else f"the local file {weights}"
     commands = [f"HW6_DATA_ROOT=<data> HW6_FASHION_ROOT=<folder holding FashionMNIST/raw> HW6_PROFILE="
                 f"{summary['profile']} make run"]
+    if "added_utc" in summary.get("baselines", {}):
+        commands.append("python tools/baselines.py --data <data> --results results")
     for key in OUTSIDE:
         for run in outside_runs(key, summary, results):
             o = run["options"]
@@ -465,11 +520,19 @@ def appendix(summary: dict, results: Path) -> list[Block]:
         f"training(s) at a time.{resumed} Started {summary['started_utc']} UTC, {summary['train_seconds'] / 60:.0f} "
         f"min of training. Python {v['python']}, torch {v['torch']}, torchvision {v['torchvision']}, numpy "
         f"{v['numpy']}. Built by notebook/report.py from results/summary.json on "
-        f"{time.strftime('%Y-%m-%d', time.gmtime())}.")),
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}.{baselines_added(summary)}")),
         Block("text", "Commands (from the project folder):", bold=True), Block("code", "\n".join(commands)),
         Block("text", answers.WHAT_TO_RUN),
         Block("heading", "Appendix B. The Dice loss (losses.py)"), Block("code", answers.dice_implementation()),
         Block("heading", "Appendix C. The augmentation code (augment.py)"), Block("code", answers.augmentation_source(whole=True))]
+
+
+def baselines_added(summary: dict) -> str:
+    """Said when the no-model baselines were added to a finished run's summary (tools/baselines.py)."""
+    added = summary.get("baselines", {}).get("added_utc")
+    return "" if added is None else (f" The no-model baselines (background everywhere, the grey copy and the "
+                                     f"constant tint) were computed from the data alone on {added[:10]}, after "
+                                     "the trainings, by the command below; they involve no model.")
 
 
 # ------------------------------------------------------------------------------------------------ render
@@ -537,12 +600,13 @@ class PageWriter:
                                                                               drop_whitespace=False) or [""]]
             self._lines("code", lines, self.CODE, family="monospace")
         elif b.kind == "table":
-            self.table(b.rows)
+            self.table(b.rows, b.text)
         else:
             self.figure(b.path, b.text)
 
-    def table(self, rows: list[list[str]]) -> None:
-        """A table at the text width, 9 pt, columns as wide as their content allows, long cells wrapped."""
+    def table(self, rows: list[list[str]], caption: str) -> None:
+        """A table at the text width, 9 pt, columns as wide as their content allows, long cells wrapped, under
+        its caption (bold, on the same page)."""
         size, chars = self.TABLE, 85  # about 88 characters of 9 pt fit the text width; 3 spare for wide letters
         longest = [max(len(str(r[k])) for r in rows) + 2 for k in range(len(rows[0]))]  # the header row at least
         # the header is bold, about a fifth wider than the body text: its longest word must fit unbroken
@@ -556,7 +620,9 @@ class PageWriter:
         line = size * 1.5 / 72
         heights = [max(c.count("\n") + 1 for c in r) * line + 0.06 for r in cells]
         height = sum(heights)
-        self._room(height + 0.2)
+        caption_lines = textwrap.wrap(caption, 82)
+        self._room(height + 0.2 + (len(caption_lines) + 0.6) * self.TEXT * 1.45 / 72)
+        self._lines("text", caption_lines, self.TEXT, weight="bold")
         self.sizes.setdefault("table", set()).add(size)
         ax = self.fig.add_axes([self.MARGIN / self.WIDTH, (self.y - height) / self.HEIGHT,
                                 1 - 2 * self.MARGIN / self.WIDTH, height / self.HEIGHT])

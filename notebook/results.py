@@ -19,8 +19,8 @@ import PIL.Image
 import torch
 import torchvision
 
-from hw6 import experiment, synthetic_endo, train_segmentation, transfer_vgg
-from hw6.datasets import DataError, check_root, data_label, is_synthetic
+from hw6 import experiment, inference, synthetic_endo, train_colorization, train_segmentation, transfer_vgg
+from hw6.datasets import ColorizationDataset, DataError, EndoSegDataset, check_root, data_label, is_synthetic
 from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import DeviceUnavailable
@@ -135,7 +135,7 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
                                           "torchvision": torchvision.__version__, "numpy": numpy.__version__,
                                           "matplotlib": matplotlib.__version__, "pillow": PIL.__version__},
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "train_seconds": 0.0, "resumed": resume,
-        "experiments": {},
+        "baselines": baselines(data, scale["image_size"]), "experiments": {},
     }
     earlier = out / "summary.json"
     if earlier.is_file():
@@ -151,6 +151,17 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
     print(f"profile {profile}: {summary['profile_description']}\ndata: {data.name} - {banner}\n"
           f"device: {runtime.describe()}, {parallel} training(s) at a time")
     return summary
+
+
+def baselines(data: Path, color_size: tuple[int, int] | None) -> dict:
+    """What needs no model, beside what the models score: the all-background prediction on the test split
+    (``inference.background_everywhere``) and, on the colorization validation images at ``color_size`` (1(d)'s
+    training size), the grey copy and the constant tint fitted on the training images
+    (``train_colorization.no_model_psnr``)."""
+    color = [ColorizationDataset(data, split, color_size) for split in ("train", "validation")]
+    return {"segmentation": {"split": "test", **inference.background_everywhere(EndoSegDataset(data, "test"))},
+            "colorization": {"split": "validation", "image_size": list(color[1].grey.shape[-2:]),
+                             **train_colorization.no_model_psnr(*color)}}
 
 
 DEPENDS = {"1b": ["1a"], "1c": ["1a"], "1c_recipe": ["1c"], "1e": ["1c", "1d"], "1e_label_efficiency": ["1e"]}

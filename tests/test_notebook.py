@@ -175,7 +175,7 @@ def test_report_lays_out_every_answer_and_numbered_figure_referred_to(executed):
     assert "def color_jitter" in answers.augmentation_source(whole=True)
     assert answers.augmentation_source(whole=True) in texts and "def adjust_hue" in answers.augmentation_source(whole=True)
     tables = [i for i, b in enumerate(blocks) if b.kind == "table"]
-    numbers = [int(re.match(r"Table (\d+)\. ", blocks[i - 1].text).group(1)) for i in tables]  # captioned above
+    numbers = [int(re.match(r"Table (\d+)\. ", blocks[i].text).group(1)) for i in tables]  # each its caption
     assert numbers == list(range(1, len(tables) + 1))
     assert not [t for t in texts if "convention" in t]  # one class convention: classes present, absent share
     comparisons = [s for t in texts for s in re.split(r"(?<=\.) ", t) if " against " in s and "seed" in s]

@@ -1,6 +1,7 @@
 """One definition of a score: native-resolution scoring, and predict.py's masks reproducing metrics.json."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hw6 import train_segmentation
+from conftest import run_script
+from hw6 import inference, train_colorization, train_segmentation
+from hw6.datasets import ColorizationDataset, EndoSegDataset
 from hw6.losses import ASSIGNMENT_BATCH
 from hw6.tools.predict import predict_files
 
@@ -76,3 +79,73 @@ def test_progressive_resizing_trains_its_last_epochs_at_the_stored_size(syntheti
     predict_files(tmp_path / "run" / "best.pt", synthetic_root / "segmentation" / "test", tmp_path / "pred")
     assert_reproduces(metrics, independent_scores(tmp_path / "pred", synthetic_root / "segmentation" / "test",
                                                   [32 * k for k in range(8)]))
+
+
+def assert_background_baseline_is_independent(root: Path, tmp_path: Path) -> None:
+    """inference.background_everywhere against all-background masks written to disk and scored by numpy alone."""
+    dataset = EndoSegDataset(root, "test")
+    split, background = root / "segmentation" / "test", dataset.grey_levels[0]
+    truths = []
+    for i in dataset.indices:
+        truth = np.asarray(Image.open(split / f"{i}/{i}_mask.png"))
+        (tmp_path / str(i)).mkdir(parents=True)
+        Image.fromarray(np.full_like(truth, background)).save(tmp_path / f"{i}/{i}_mask.png")
+        truths.append(truth)
+    scores = independent_scores(tmp_path, split, dataset.grey_levels)
+    ours = inference.background_everywhere(dataset)
+    assert ours["assignment_dice"] == pytest.approx(scores["assignment_dice"], abs=1e-9)
+    c = len(dataset.grey_levels)
+    per_frame = np.mean([np.mean([(2 * np.sum((t == g) & (g == background)) + 1) /
+                                  (np.sum(t == g) + t.size * (g == background) + 1)
+                                  for g in dataset.grey_levels]) for t in truths])
+    assert ours["assignment_dice_per_frame"] == pytest.approx(per_frame, abs=1e-9)
+    assert ours["mean_present_instrument_dice"] == 0 and ours["absent_predicted_share"] == 0 and c > 2
+    shares = [float(np.mean(t == background)) for t in truths]
+    assert ours["background_share_per_frame"] == pytest.approx([min(shares), max(shares)])
+    assert ours["background_share"] == pytest.approx(sum(np.sum(t == background) for t in truths) /
+                                                     sum(t.size for t in truths))
+
+
+def test_the_background_everywhere_baseline_equals_an_independent_computation(synthetic_root, tmp_path):
+    assert_background_baseline_is_independent(synthetic_root, tmp_path)
+
+
+def test_the_background_everywhere_baseline_on_the_real_data(real_endo, tmp_path):
+    assert_background_baseline_is_independent(real_endo, tmp_path)
+
+
+def test_the_no_model_colorization_psnr_equals_an_independent_computation(synthetic_root):
+    folder = synthetic_root / "colorization"
+
+    def read(split: str) -> tuple[np.ndarray, np.ndarray]:
+        indices = sorted(int(p.name) for p in (folder / split).iterdir())
+        grey = np.stack([np.asarray(Image.open(folder / f"{split}/{i}/{i}_gray.jpg").convert("L")) for i in indices])
+        rgb = np.stack([np.asarray(Image.open(folder / f"{split}/{i}/{i}_input.jpg").convert("RGB")) for i in indices])
+        return grey[..., None] / 255.0, rgb / 255.0
+
+    grey, rgb = read("train_cor")
+    tint = (rgb - grey).reshape(-1, 3).mean(axis=0)
+    grey, rgb = read("validation_cor")
+
+    def psnr(pred: np.ndarray) -> float:
+        return 10 * math.log10(1 / np.mean((np.clip(np.broadcast_to(pred, rgb.shape), 0, 1) - rgb) ** 2))
+
+    ours = train_colorization.no_model_psnr(ColorizationDataset(synthetic_root, "train"),
+                                            ColorizationDataset(synthetic_root, "validation"))
+    assert ours["tint"] == pytest.approx(tint.tolist(), abs=1e-9)
+    assert ours["grey_copy_psnr_db"] == pytest.approx(psnr(grey), abs=1e-9)
+    assert ours["constant_tint_psnr_db"] == pytest.approx(psnr(grey + tint), abs=1e-9)
+
+
+def test_baselines_are_added_only_to_a_summary_of_the_same_data(synthetic_root, tmp_path):
+    summary = {"data": {"name": synthetic_root.name}, "experiments": {"1d": {"options": {"image_size": [32, 40]}}}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    refused = run_script("tools/baselines.py", "--data", str(tmp_path), "--results", str(tmp_path))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "not " + tmp_path.name in refused.stderr
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary  # nothing written
+    added = run_script("tools/baselines.py", "--data", str(synthetic_root), "--results", str(tmp_path))
+    assert added.returncode == 0, added.stderr
+    baselines = json.loads((tmp_path / "summary.json").read_text())["baselines"]
+    assert baselines["colorization"]["image_size"] == [32, 40]
+    assert baselines["segmentation"] == {"split": "test", **inference.background_everywhere(EndoSegDataset(
+        synthetic_root, "test"))}  # JSON keeps every float exactly
