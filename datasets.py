@@ -14,6 +14,7 @@ the data root is ever written. Every fault in the data raises ``DataError`` with
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import json
 import os
@@ -28,10 +29,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from hw6.kit import atomic
-from hw6.kit.errors import DataError
 
 __all__ = ["EndoSegDataset", "ColorizationDataset", "TensorItems", "InMemoryLoader", "DataError", "load_mapping"]
+class DataError(Exception):
+    """A fault in the data on disk; the message names the offending path (defined here, not in hw6.kit, so that
+    this module travels alone with torch, numpy and pillow)."""
+
+
 CACHE_FORMAT = 3  # 2: segmentation entries keep the masks at their stored size; 3: entries hold their key
 SEG_SPLITS = ("train", "validation", "test")
 COLOR_SPLITS = {"train": "train_cor", "validation": "validation_cor"}
@@ -237,10 +241,13 @@ def cached(files: Sequence[Path], extra: object, decode: Callable[[], dict]) -> 
             pass
         _warn_once(f"{path}: decode cache entry is damaged or belongs to other files; decoding again")
     tensors = decode()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # the entry is replaced whole or not at all
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.save_torch({"key": key, "tensors": tensors}, path)
-    except OSError as exc:
+        torch.save({"key": key, "tensors": tensors}, partial)
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+        partial.unlink(missing_ok=True)
         warnings.warn(f"{path}: could not write the decode cache ({exc}); continuing without it", stacklevel=2)
     return tensors
 
@@ -509,46 +516,56 @@ FASHION_IDX_FILES = {"train-images-idx3-ubyte": 2051, "train-labels-idx1-ubyte":
                      "t10k-images-idx3-ubyte": 2051, "t10k-labels-idx1-ubyte": 2049}
 
 
-def check_idx(path: Path, magic: int) -> None:
-    """One-line error for a Fashion-MNIST IDX file with a wrong magic number or a body of the wrong length."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
+FASHION_CLASSES = 10
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """The array of a Fashion-MNIST IDX file (``path``, or ``path``.gz when only that is there), uint8; one-line
+    errors for a missing file, a wrong magic number and a body of the wrong length."""
+    if not path.is_file() and path.with_name(path.name + ".gz").is_file():
+        path = path.with_name(path.name + ".gz")
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as exc:  # a missing or unreadable file, a damaged .gz
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
         raise DataError(f"{path}: not an IDX file of the expected kind (magic number should be {magic})")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3])]
     expected = 4 + 4 * len(dims) + int(np.prod(dims))
     if len(data) != expected:
         raise DataError(f"{path}: IDX body is {len(data)} bytes, header {dims} says {expected}: truncated or damaged")
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * len(dims)).reshape(dims)
+
+
+def fashion_raw(root: str | Path) -> Path:
+    """ROOT/FashionMNIST/raw, checked: a ROOT that is that folder itself, or FashionMNIST/, is named as such."""
+    root = Path(root)
+    raw = root / "FashionMNIST" / "raw"
+    if not raw.is_dir() and (root.name == "raw" or (root / "raw").is_dir()):
+        raise DataError(f"{root}: is Fashion-MNIST's own folder; give the folder that holds FashionMNIST/raw/")
+    missing = [name for name in FASHION_IDX_FILES if not (raw / name).is_file()
+               and not (raw / f"{name}.gz").is_file()]
+    if missing:
+        raise DataError(f"{raw}: Fashion-MNIST not found; put {', '.join(missing)} (or their .gz) there")
+    return raw
 
 
 def load_fashion_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images N x 28 x 28 uint8, labels N long) of ``root/FashionMNIST/raw`` through torchvision, downloading
-    only when the files are missing (and the network allows)."""
-    from torchvision.datasets import FashionMNIST
-
-    raw = Path(root) / "FashionMNIST" / "raw"
-    for name, magic in FASHION_IDX_FILES.items():
-        check_idx(raw / name, magic)
-    try:
-        ds = FashionMNIST(str(root), train=train, download=False)
-    except RuntimeError:
-        try:
-            ds = FashionMNIST(str(root), train=train, download=True)
-        except Exception:
-            raise DataError(f"{raw}: Fashion-MNIST not found and could not be downloaded; put "
-                            f"{', '.join(FASHION_IDX_FILES)} (or their .gz) there, or allow the network") from None
-    prefix = "train" if train else "t10k"
-    if len(ds.targets) != len(ds.data):
-        raise DataError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: {len(ds.targets)} labels for the {len(ds.data)} images "
+    """(images N x 28 x 28 uint8, labels N long) of ``root/FashionMNIST/raw``, read from its IDX files (or
+    their .gz) as they are: nothing is downloaded or written."""
+    raw, prefix = fashion_raw(root), "train" if train else "t10k"
+    images = read_idx(raw / f"{prefix}-images-idx3-ubyte", FASHION_IDX_FILES[f"{prefix}-images-idx3-ubyte"])
+    labels = read_idx(raw / f"{prefix}-labels-idx1-ubyte", FASHION_IDX_FILES[f"{prefix}-labels-idx1-ubyte"])
+    if len(labels) != len(images):
+        raise DataError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: {len(labels)} labels for the {len(images)} images "
                         f"of {prefix}-images-idx3-ubyte; the two files do not belong together")
-    if len(ds.targets) and not 0 <= int(ds.targets.min()) <= int(ds.targets.max()) < len(FashionMNIST.classes):
-        raise DataError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: labels must lie in 0-{len(FashionMNIST.classes) - 1}, "
-                        f"found {int(ds.targets.min())}-{int(ds.targets.max())}")
-    return ds.data, ds.targets
+    if len(labels) and int(labels.max()) >= FASHION_CLASSES:
+        raise DataError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: labels must lie in 0-{FASHION_CLASSES - 1}, found "
+                        f"0-{int(labels.max())}")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
 def fashion_fingerprint(root: str | Path) -> str:
     """``fingerprint`` of the Fashion-MNIST files under ``root/FashionMNIST/raw`` (whichever are present)."""
     raw = Path(root) / "FashionMNIST" / "raw"
-    return fingerprint(sorted(p for p in raw.glob("*-ubyte") if p.is_file()))  # the files torchvision reads
+    return fingerprint(sorted(p for p in raw.glob("*-ubyte*") if p.is_file()))  # the files read (or their .gz)

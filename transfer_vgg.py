@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.datasets import FashionMNIST
 from torchvision.models import VGG16_Weights, vgg16
 
 from hw6 import experiment
@@ -28,9 +27,11 @@ from hw6.datasets import TensorItems, fashion_fingerprint, load_fashion_mnist
 from hw6.engine import Evaluation, FitConfig, Runtime, adam, all_reduce_sum, fit, lr_scheduler, unwrap
 from hw6.kit import cli, figures
 from hw6.kit.errors import DataError
+from hw6.tools import fetch_data
 
 MODES = ("scratch", "frozen", "finetune-fc", "finetune-all")
-CLASS_NAMES = FashionMNIST.classes
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot"]  # torchvision's FashionMNIST.classes
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
 IMAGENET_SHA256_PREFIX, MIN_SIDE = "397923af", 32  # torchvision's vgg16-397923af.pth; VGG16 halves a side 5 times
@@ -200,7 +201,8 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains VGG16 on Fashion-MNIST in ``options["mode"]``; returns the metrics.json content.
     ``limit``/``test_limit``: the first N training/test images."""
     o = resolve_options(**options)
-    fashion = [load_fashion_mnist(data, train=split) for split in (True, False)]  # read before --overwrite clears
+    fashion = [load_fashion_mnist(fetch_data.fashion_mnist(data), train=split)  # read before --overwrite clears
+               for split in (True, False)]
     weights_path = None if o["mode"] == "scratch" else Path(o["weights"] or torchvision_weights_file())
     run = experiment.start("vgg16", data, out, o)
     size, mode = o["image_size"], o["mode"]

@@ -2,13 +2,11 @@
 command turns it into ``error: <line>`` on stderr and exit status 2 (``kit.cli.main``)."""
 from __future__ import annotations
 
+from hw6.datasets import DataError  # defined with the data it describes, so that datasets.py travels alone
+
 
 class UsageError(Exception):
     """A bad option value found after parsing (for example a batch size the data cannot fill)."""
-
-
-class DataError(Exception):
-    """A fault in the data on disk; the message names the offending path."""
 
 
 class CheckpointError(Exception):

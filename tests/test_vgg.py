@@ -145,3 +145,40 @@ def test_real_fashion_mnist_one_epoch(real_fashion, tmp_path):
                            progress=False)
     assert m["details"]["train_images"] == 300 and m["details"]["test_images"] == 200
     assert (tmp_path / "curves.png").is_file()
+
+
+def test_fashion_mnist_is_read_from_its_files_or_their_gz_alike(tiny, tmp_path):
+    import gzip
+    import shutil
+
+    from hw6.datasets import load_fashion_mnist
+
+    zipped = tmp_path / "zipped" / "FashionMNIST" / "raw"
+    zipped.mkdir(parents=True)
+    for path in (tiny / "FashionMNIST" / "raw").iterdir():
+        (zipped / f"{path.name}.gz").write_bytes(gzip.compress(path.read_bytes()))
+    for train in (True, False):
+        plain, from_gz = load_fashion_mnist(tiny, train), load_fashion_mnist(tmp_path / "zipped", train)
+        assert all(torch.equal(a, b) for a, b in zip(plain, from_gz)) and plain[1].dtype == torch.long
+    shutil.rmtree(tmp_path / "zipped")
+
+
+@pytest.mark.parametrize("where", ["the FashionMNIST folder", "its raw folder", "a folder of other files",
+                                   "a folder that does not exist"])
+def test_no_folder_is_left_in_a_data_root_a_fashion_path_misses(where, tiny, tmp_path, capsys):
+    """A wrong Fashion-MNIST path is one line, and nothing is created under it (offline: the download fails)."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(tiny, root)
+    data = {"the FashionMNIST folder": root / "FashionMNIST", "its raw folder": root / "FashionMNIST" / "raw",
+            "a folder of other files": tmp_path / "other", "a folder that does not exist": tmp_path / "new" / "x"}[where]
+    if where == "a folder of other files":
+        data.mkdir()
+        (data / "notes.txt").write_text("mine")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        transfer_vgg.main(["--mode", "scratch", "--data", str(data), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # no folder made, none left behind

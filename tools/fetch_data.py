@@ -18,6 +18,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from hw6.datasets import FASHION_IDX_FILES
 from hw6.kit import cli
 from hw6.kit.errors import DataError
 
@@ -81,6 +82,30 @@ def course_data(out: str | Path = DEFAULT_OUT, url: str = ARCHIVE_URL, expected:
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(unpacked[0]), root)
     print(f"course data downloaded to {root}, every file verified")
+    return root
+
+
+def fashion_mnist(root: str | Path) -> Path:
+    """ROOT, to hold FashionMNIST/raw/: downloaded there by torchvision only when ROOT does not exist yet or is
+    empty (a folder holding anything else is never written into), and removed again if the download fails.
+    Otherwise ROOT is returned as it is, and ``datasets.load_fashion_mnist`` names what it lacks."""
+    root = Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        return root
+    created = root / "FashionMNIST"  # what a failed download removes: that folder, or every one it made above
+    if not root.exists():
+        created = root
+        while not created.parent.exists():
+            created = created.parent
+    from torchvision.datasets import FashionMNIST  # only here: the rest of the project reads the files itself
+
+    try:
+        for train in (True, False):
+            FashionMNIST(str(root), train=train, download=True)
+    except Exception as exc:  # no network, a refused or partial download: nothing of it is kept
+        shutil.rmtree(created, ignore_errors=True)
+        raise DataError(f"{root / 'FashionMNIST' / 'raw'}: Fashion-MNIST not found and its download failed "
+                        f"({type(exc).__name__}); put {', '.join(FASHION_IDX_FILES)} (or their .gz) there") from None
     return root
 
 
