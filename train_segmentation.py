@@ -303,7 +303,8 @@ def summarize(metrics: dict) -> str:
     if test is None:
         return "no test scores (no epoch finished, or the test split was not used)"
     return (f"test: strict Dice {test['mean_present_instrument_dice']:.3f} over the instrument classes present "
-            f"({test['mean_instrument_dice']:.3f} over all), assignment Dice {test['assignment_dice']:.3f}")
+            f"({test['absent_predicted_share']:.2%} of the pixels predicted as absent classes), assignment Dice "
+            f"{test['assignment_dice']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

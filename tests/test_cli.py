@@ -16,7 +16,7 @@ from hw6.tools import bench
 
 SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "synthetic_endo.py",
            "tools/predict.py", "tools/endovis2017.py", "tools/bench.py", "tools/run_notebook.py",
-           "tools/fetch_data.py", "tools/full_run.py", "notebook/report.py"]
+           "tools/fetch_data.py", "tools/full_run.py", "tools/baselines.py", "tools/publish.py", "notebook/report.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

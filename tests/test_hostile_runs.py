@@ -457,9 +457,11 @@ def test_predict_mirrors_the_tree_and_skips_masks_and_its_own_outputs(root, mode
     out = tmp_path / "pred"
     code, err = _run(predict, ["--weights", str(model), "--input", str(root / "segmentation"), "--out", str(out)], capsys)
     assert code == 0, err
-    masks = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_mask.png"))
-    assert len(masks) == 3 * 3 + 1 and "train/2/2_mask.png" in masks and "test/2/2_mask.png" in masks
-    assert "test/2/frame_masked_mask.png" in masks
+    masks = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_pred.png"))
+    assert len(masks) == 3 * 3 + 1 and "train/2/2_pred.png" in masks and "test/2/2_pred.png" in masks
+    assert "test/2/frame_masked_pred.png" in masks and not list(out.rglob("*_mask.png"))
+    overlay = np.asarray(Image.open(out / "test/2/2_overlay.png"))
+    assert overlay.shape[0] >= 16 and overlay.shape[1] == 2 * (24 + 4) + 190  # overlay, colour mask, legend
     assert _fingerprint(root) == before
     code, err = _run(predict, ["--weights", str(model), "--input", str(out), "--out", str(tmp_path / "again")], capsys)
     assert code != 0 and "no frame to segment" in err  # its own outputs are never read as frames
@@ -472,13 +474,27 @@ def test_predict_never_writes_into_data_or_over_foreign_files(where, root, model
            "over a foreign file": tmp_path / "mine"}[where]
     if where == "over a foreign file":
         out.mkdir()
-        (out / "2_mask.png").write_bytes(b"my own file")
+        (out / "2_pred.png").write_bytes(b"my own file")
     before = _fingerprint(root) | _fingerprint(tmp_path / "mine") if out.parent == tmp_path else _fingerprint(root)
     inputs = root / "segmentation" / "test" if where == "inside the input" else frame
     code, err = _run(predict, ["--weights", str(model), "--input", str(inputs), "--out", str(out)], capsys)
-    _assert_refused(code, err, str(out.resolve()) if where != "over a foreign file" else "2_mask.png")
+    _assert_refused(code, err, str(out.resolve()) if where != "over a foreign file" else "2_pred.png")
     after = _fingerprint(root) | _fingerprint(tmp_path / "mine") if out.parent == tmp_path else _fingerprint(root)
     assert after == before
+
+
+def test_predict_takes_several_inputs_and_refuses_two_frames_with_one_output(root, model, tmp_path, capsys):
+    test, validation = root / "segmentation" / "test", root / "segmentation" / "validation"
+    out = tmp_path / "pred"
+    code, err = _run(predict, ["--weights", str(model), "--input", str(test / "2" / "2_input.jpg"),
+                               str(validation), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*_pred.png")} == {"2_pred.png"} | {
+        f"{p.name}/{p.name}_pred.png" for p in validation.iterdir()}
+    code, err = _run(predict, ["--weights", str(model), "--input", str(test), str(validation), "--out",
+                               str(tmp_path / "both")], capsys)
+    _assert_refused(code, err, "both would write")
+    assert not (tmp_path / "both").exists()  # refused before any output
 
 
 def test_predict_refuses_a_decompression_bomb(model, tmp_path, capsys, monkeypatch):

@@ -22,7 +22,7 @@ def independent_scores(pred_dir: Path, split_dir: Path, grey_levels: list[int]) 
     c = len(levels)
     indices = sorted(int(p.name) for p in split_dir.iterdir() if p.is_dir())
     truth = [np.searchsorted(levels, np.asarray(Image.open(split_dir / f"{i}/{i}_mask.png"))) for i in indices]
-    pred = [np.searchsorted(levels, np.asarray(Image.open(pred_dir / f"{i}/{i}_mask.png"))) for i in indices]
+    pred = [np.searchsorted(levels, np.asarray(Image.open(pred_dir / f"{i}/{i}_pred.png"))) for i in indices]
     confusion = sum(np.bincount((t * c + p).ravel(), minlength=c * c).reshape(c, c) for t, p in zip(truth, pred))
     tp = np.diag(confusion).astype(float)
     with np.errstate(invalid="ignore"):
@@ -89,7 +89,7 @@ def assert_background_baseline_is_independent(root: Path, tmp_path: Path) -> Non
     for i in dataset.indices:
         truth = np.asarray(Image.open(split / f"{i}/{i}_mask.png"))
         (tmp_path / str(i)).mkdir(parents=True)
-        Image.fromarray(np.full_like(truth, background)).save(tmp_path / f"{i}/{i}_mask.png")
+        Image.fromarray(np.full_like(truth, background)).save(tmp_path / f"{i}/{i}_pred.png")
         truths.append(truth)
     scores = independent_scores(tmp_path, split, dataset.grey_levels)
     ours = inference.background_everywhere(dataset)

@@ -1,10 +1,12 @@
 """Segment frames with a trained model:
 
-    python tools/predict.py --weights runs/1a/best.pt --input FRAME_OR_FOLDER --out runs/pred
+    python tools/predict.py --weights runs/1a/best.pt --input FRAME_OR_FOLDER [MORE ...] --out runs/pred
 
-For every frame (``*.jpg``, ``*.png``, ... found recursively in a folder), writes the mask in the data set's
-grey levels and a colour overlay under ``--out``, mirroring the folder tree of ``--input``
-(``test/3/3_input.jpg`` -> ``OUT/test/3/3_mask.png`` and ``OUT/test/3/3_overlay.png``). The frame is resized to
+For every frame (``*.jpg``, ``*.png``, ... found recursively in a folder), writes under ``--out``, mirroring
+the folder tree of each ``--input`` (``test/3/3_input.jpg`` -> ``OUT/test/3/3_*.png``): ``3_pred.png``, the
+predicted mask in the data set's grey levels (named apart from the ground truth's ``_mask.png``), and
+``3_overlay.png``: the frame with the prediction laid over it, the colour mask, and a legend of the class
+colours. The frame is resized to
 the size the model was trained at and the prediction is made at the frame's own size, by the same code and
 in the same precision as every score in metrics.json (``inference.py``), with the run's own test-time
 options (flip TTA, small-class floor) unless overridden.
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 from hw6.datasets import DataError, open_image
 from hw6.engine import setup_runtime
@@ -31,7 +34,7 @@ from hw6.kit.figures import class_colours
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 OUTPUT_LIST = "PREDICTIONS.json"  # what this command wrote into an output folder: the only files it may replace
-OUTPUT_SUFFIXES = ("_mask.png", "_overlay.png")
+OUTPUT_SUFFIXES = ("_pred.png", "_overlay.png")
 
 
 def data_root_of(path: Path) -> Path | None:
@@ -39,35 +42,36 @@ def data_root_of(path: Path) -> Path | None:
     return next((p for p in [path, *path.parents] if (p / "mapping.json").is_file()), None)
 
 
-def plan(inputs: Path, out: Path) -> tuple[list[tuple[Path, Path]], dict[str, int]]:
-    """(frame, output stem) pairs and the counts of skipped files; refuses (one line) an ``out`` inside the
-    input folder or its data root, and outputs that would replace a file this command did not write."""
-    inputs, out = inputs.resolve(), out.resolve()
-    if not inputs.exists():
-        raise DataError(f"{inputs}: input frame or folder does not exist")
-    folder = inputs if inputs.is_dir() else inputs.parent
-    root = data_root_of(folder)
-    for forbidden, what in ((inputs if inputs.is_dir() else None, "the input folder"), (root, "the data root")):
-        if forbidden is not None and out.is_relative_to(forbidden):
-            raise cli.UsageError(f"--out {out} lies inside {what} {forbidden}; predictions never write into data")
+def plan(inputs: list[Path], out: Path) -> tuple[list[tuple[Path, Path]], dict[str, int]]:
+    """(frame, output stem) pairs and the counts of skipped files; refuses (one line) an ``out`` inside an
+    input folder or its data root, two frames with one output, and outputs that would replace a file this
+    command did not write."""
+    out = out.resolve()
     if out.exists() and not out.is_dir():
         raise cli.UsageError(f"--out {out} is an existing file, not a folder")
     skipped = {"ground-truth masks (*_mask.png)": 0, "outputs of an earlier prediction": 0, "other files": 0}
-    pairs = []
-    for path in sorted(inputs.rglob("*")) if inputs.is_dir() else [inputs]:
-        if not path.is_file():
-            continue
-        if (path.parent / OUTPUT_LIST).is_file() or path.name.endswith("_overlay.png"):
-            skipped["outputs of an earlier prediction"] += 1
-        elif path.name.endswith("_mask.png"):
-            skipped["ground-truth masks (*_mask.png)"] += 1
-        elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped["other files"] += int(not path.name.startswith("."))
-        else:
-            relative = path.relative_to(folder)
-            pairs.append((path, out / relative.parent / path.stem.removesuffix("_input")))
+    pairs, seen = [], {}
+    for given in inputs:
+        given = given.resolve()
+        if not given.exists():
+            raise DataError(f"{given}: input frame or folder does not exist")
+        folder = given if given.is_dir() else given.parent
+        for forbidden, what in ((given if given.is_dir() else None, "the input folder"),
+                                (data_root_of(folder), "the data root")):
+            if forbidden is not None and out.is_relative_to(forbidden):
+                raise cli.UsageError(f"--out {out} lies inside {what} {forbidden}; predictions never write into data")
+        for path in sorted(given.rglob("*")) if given.is_dir() else [given]:
+            kind = file_kind(path)
+            if kind == "frame":
+                stem = out / path.relative_to(folder).parent / path.stem.removesuffix("_input")
+                if seen.setdefault(stem, path) != path:
+                    raise cli.UsageError(f"{path} and {seen[stem]}: both would write {stem}_pred.png; give them "
+                                         "separate runs of predict.py")
+                pairs.append((path, stem))
+            elif kind:
+                skipped[kind] += 1
     if not pairs:
-        raise DataError(f"{inputs}: no frame to segment ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataError(f"{', '.join(map(str, inputs))}: no frame to segment ({', '.join(sorted(IMAGE_SUFFIXES))})")
     ours = set(atomic.read_json_list(out / OUTPUT_LIST))
     for _, stem in pairs:
         for suffix in OUTPUT_SUFFIXES:
@@ -77,11 +81,40 @@ def plan(inputs: Path, out: Path) -> tuple[list[tuple[Path, Path]], dict[str, in
     return pairs, skipped
 
 
-def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", tta: bool | None = None,
-                  min_region: float | None = None) -> list[Path]:
-    """Writes ``<stem>_mask.png`` (grey levels of mapping.json) and ``<stem>_overlay.png`` per frame, mirroring
-    the input tree under ``out``; returns the mask paths. ``tta``/``min_region``: None takes the run's own."""
-    pairs, skipped = plan(Path(inputs), Path(out))
+def file_kind(path: Path) -> str | None:
+    """"frame", the ``skipped`` count a file adds to, or None (a folder, a hidden file)."""
+    if not path.is_file() or path.name.startswith("."):
+        return None
+    if (path.parent / OUTPUT_LIST).is_file() or path.name.endswith(OUTPUT_SUFFIXES):
+        return "outputs of an earlier prediction"
+    if path.name.endswith("_mask.png"):
+        return "ground-truth masks (*_mask.png)"
+    return "frame" if path.suffix.lower() in IMAGE_SUFFIXES else "other files"
+
+
+def overlay_with_legend(rgb: np.ndarray, pred: np.ndarray, colours: np.ndarray, names: list[str]) -> np.ndarray:
+    """H x W' x 3 uint8: the frame (H x W x 3) with the instrument classes of ``pred`` (H x W class indices)
+    laid over it, the colour mask beside it, and a legend of every class colour, the predicted ones marked *."""
+    overlay = np.where(pred[..., None] > 0, 0.45 * rgb + 0.55 * colours[pred], rgb).astype(np.uint8)
+    row, found = 14, set(np.unique(pred).tolist())
+    legend = Image.new("RGB", (190, max(rgb.shape[0], row * (len(names) + 1) + 8)), "white")
+    draw = ImageDraw.Draw(legend)
+    for k, name in enumerate(names):
+        draw.rectangle([6, 4 + k * row, 16, 14 + k * row], fill=tuple(int(c) for c in colours[k]), outline="black")
+        draw.text((22, 3 + k * row), f"{name.replace('_', ' ')}{' *' if k in found else ''}", fill="black")
+    draw.text((6, 3 + len(names) * row), "* predicted in this frame", fill="black")
+    height = legend.height
+    pad = [(0, height - rgb.shape[0]), (0, 4), (0, 0)]  # a white gap after each picture
+    panels = [np.pad(p, pad, constant_values=255) for p in (overlay, colours[pred].astype(np.uint8))]
+    return np.concatenate(panels + [np.asarray(legend)], axis=1)
+
+
+def predict_files(weights: Path, inputs: Path | list[Path], out: Path, device: str = "auto",
+                  tta: bool | None = None, min_region: float | None = None) -> list[Path]:
+    """Writes ``<stem>_pred.png`` (grey levels of mapping.json) and ``<stem>_overlay.png`` per frame of
+    ``inputs`` (frames or folders), mirroring each input's tree under ``out``; returns the paths of the
+    predicted masks. ``tta``/``min_region``: None takes the run's own."""
+    pairs, skipped = plan([Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])], Path(out))
     for frame_path, _ in pairs:  # every frame decodes (one line naming a bad one) before any output is written
         open_image(frame_path, "RGB")
     runtime = setup_runtime(device, "fp32")
@@ -97,7 +130,7 @@ def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", 
         frame = torch.from_numpy(open_image(frame_path, "RGB")).permute(2, 0, 1)[None]
         pred = predict_frames(model, frame.to(runtime.device), meta["input_size"], tta, min_region)[0].cpu().numpy()
         rgb = frame[0].permute(1, 2, 0).numpy().astype(np.float32)
-        overlay = np.where(pred[..., None] > 0, 0.45 * rgb + 0.55 * colours[pred], rgb).astype(np.uint8)
+        overlay = overlay_with_legend(rgb, pred, colours, meta["class_names"])
         for suffix, picture in zip(OUTPUT_SUFFIXES, (grey_levels[pred], overlay)):
             target = Path(f"{stem}{suffix}")
             written.add(str(target.relative_to(out)))
@@ -113,7 +146,8 @@ def predict_files(weights: Path, inputs: Path, out: Path, device: str = "auto", 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.ArgumentParser(__doc__)
     parser.add_argument("--weights", type=Path, required=True, help="segmentation checkpoint (best.pt)")
-    parser.add_argument("--input", type=Path, required=True, help="a frame, or a folder searched recursively")
+    parser.add_argument("--input", type=Path, nargs="+", required=True,
+                        help="frames, or folders searched recursively")
     parser.add_argument("--out", type=Path, required=True, help="output folder (mirrors the input tree)")
     cli.add_device_flag(parser)
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction,
@@ -125,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> None:
         written = predict_files(args.weights, args.input, args.out, args.device, args.tta, args.min_region)
-        print(f"wrote {len(written)} masks and overlays under {args.out}")
+        print(f"wrote {len(written)} predicted mask{'s' * (len(written) != 1)} (*_pred.png) and overlay"
+              f"{'s' * (len(written) != 1)} with a colour legend (*_overlay.png) under {args.out}")
 
     cli.main(body)
 
