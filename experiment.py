@@ -34,7 +34,7 @@ from typing import Callable
 
 from hw6.datasets import data_label, is_synthetic
 from hw6.engine import (FitResult, Runtime, claim_folder, is_main_process, keep_freed_memory, last_checkpoint,
-                        load_checkpoint, prepare_run, release_folder, seed_everything, setup_runtime,
+                        load_checkpoint, prepare_run, release_folder, run_files, seed_everything, setup_runtime,
                         undo_empty_folders)
 from hw6.kit import atomic, cli, stats
 from hw6.kit.errors import EXPECTED_ERRORS, CheckpointError, RunFolderError
@@ -247,6 +247,10 @@ def continuation(out: Path, resume: bool) -> dict:
     last.pt continues it and a run that never finished an epoch starts afresh; in a fresh set (whose folder was
     checked and cleared once), every run starts."""
     started = resume and (Path(out) / "last.pt").is_file()
+    if resume and not started and is_main_process():  # said, never silent: a resume that cannot continue this one
+        earlier = [f for f in run_files(Path(out)) if not f.startswith(".")] if Path(out).is_dir() else []
+        print(f"{out}: no last.pt to continue, so this training starts from scratch" +
+              (f" and replaces the earlier {', '.join(earlier[:3])}" if earlier else ""))
     return {"resume": "latest" if started else None, "overwrite": resume and not started}
 
 

@@ -26,6 +26,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, doc: str | None, **kwargs) -> None:
         super().__init__(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        signal.signal(signal.SIGTERM, _terminate)  # every main() builds its parser first: SIGTERM is one line from there
+
+    def parse_known_args(self, *args, **kwargs):  # type: ignore[override]
+        try:
+            return super().parse_known_args(*args, **kwargs)
+        except KeyboardInterrupt as stop:
+            print("interrupted before it started: nothing was written", file=sys.stderr)
+            sys.exit(143 if isinstance(stop, Terminated) else 130)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)

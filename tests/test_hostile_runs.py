@@ -19,6 +19,7 @@ from hw6 import train_colorization
 from hw6 import train_segmentation
 from hw6 import transfer_vgg
 from hw6.datasets import DataError, EndoSegDataset
+from conftest import ROOT
 from helpers import make_root
 from test_vgg import write_tiny_fashion
 
@@ -197,27 +198,64 @@ def test_overwrite_of_a_set_refuses_while_one_of_its_runs_is_held(root, tmp_path
         holder.wait()
 
 
-def test_interrupt_before_the_first_epoch_says_nothing_was_kept(root, tmp_path, capsys, monkeypatch):
-    from hw6 import engine
+SIGNAL_AT = r"""
+import os, signal, sys
+import torch
+from hw6 import datasets, engine, train_segmentation
+
+moment, sig = sys.argv[1], getattr(signal, sys.argv[2])
+
+
+def firing(original, before):
+    def wrapped(*args, **kwargs):  # the process signals itself at this exact moment: no timing involved
+        if before:
+            os.kill(os.getpid(), sig)
+        result = original(*args, **kwargs)
+        if not before:
+            os.kill(os.getpid(), sig)
+        return result
+    return wrapped
+
+
+if moment == "while parsing the arguments":
     from hw6.kit import cli
+    cli.positive_int = firing(cli.positive_int, True)
+elif moment == "while loading data":
+    datasets.EndoSegDataset._decode = firing(datasets.EndoSegDataset._decode, True)
+elif moment == "in the first epoch":
+    torch.optim.Adam.step = firing(torch.optim.Adam.step, True)
+else:  # after the first checkpoint: last.pt and the history of epoch 1 written
+    engine.write_history = firing(engine.write_history, False)
+train_segmentation.main(sys.argv[3:])
+"""
 
-    def stop(*args, **kwargs):
-        engine._last_saved[:] = [tmp_path / "x", 0]
-        raise cli.Terminated()
-    monkeypatch.setattr(train_segmentation, "train", stop)
-    code, err = _run(train_segmentation, _seg(root, tmp_path / "x"), capsys)
-    assert code == 143 and "nothing of it was kept" in err and "last.pt" not in err
 
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize("moment", ["while parsing the arguments", "while loading data", "in the first epoch",
+                                    "after a checkpoint"])
+def test_a_signal_at_any_moment_stops_a_training_with_one_true_line(moment, signame, code, root, tmp_path):
+    import subprocess
+    import sys
 
-def test_interrupt_after_an_epoch_names_the_checkpoint_and_the_resume(root, tmp_path, capsys, monkeypatch):
-    from hw6 import engine
-
-    def stop(*args, **kwargs):
-        engine._last_saved[:] = [tmp_path / "x", 3]
-        raise KeyboardInterrupt()
-    monkeypatch.setattr(train_segmentation, "train", stop)
-    code, err = _run(train_segmentation, _seg(root, tmp_path / "x"), capsys)
-    assert code == 130 and f"epoch 3 is kept in {tmp_path / 'x' / 'last.pt'}" in err and "--resume" in err
+    out = tmp_path / "run"
+    argv = _seg(root, out, "--epochs", "2")
+    env = {**os.environ, "HW6_CACHE_DIR": str(tmp_path / "cache")}  # a fresh cache: the frames decode here
+    stopped = subprocess.run([sys.executable, "-c", SIGNAL_AT, moment, signame, *argv], capture_output=True,
+                             text=True, timeout=300, env=env)
+    lines = [line for line in stopped.stderr.splitlines() if not line.startswith("warning:")]
+    assert stopped.returncode == code and len(lines) == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+    if moment == "after a checkpoint":
+        assert lines[0] == (f"interrupted: epoch 1 is kept in {out / 'last.pt'}; the same command with --resume "
+                            "continues it")
+        resumed = subprocess.run([sys.executable, "train_segmentation.py", *argv, "--resume"], capture_output=True,
+                                 text=True, timeout=300, env=env, cwd=ROOT)
+        assert resumed.returncode == 0, resumed.stderr
+        assert [row["epoch"] for row in json.loads((out / "history.json").read_text())] == [1, 2]
+    elif moment == "while parsing the arguments":
+        assert lines[0] == "interrupted before it started: nothing was written" and not out.exists()
+    else:
+        assert lines[0] == "interrupted before an epoch of the run finished: nothing of it was kept"
+        assert not (out / "last.pt").exists() and not (out / "metrics.json").exists()
 
 
 def test_sigterm_stops_a_command_with_one_line():
@@ -585,3 +623,17 @@ def test_repeated_fractions_of_the_label_efficiency_curve_are_refused(root, tmp_
     with pytest.raises(UsageError, match="fraction 0.5 is given twice"):
         label_efficiency.run(root, tmp_path / "le", tmp_path / "init.pt", fractions=[0.5, 0.5], seeds=[0])
     assert not (tmp_path / "le").exists()
+
+
+def test_a_resume_says_which_trainings_start_from_scratch(root, tmp_path, capsys):
+    from hw6 import experiment
+
+    options = dict(epochs=1, batch_size=2, progress=False)
+    experiment.train_over_seeds(train_segmentation.train, root, tmp_path / "set", [0], **options)
+    (tmp_path / "set" / "seed0" / "last.pt").unlink()  # as in a fresh clone: results without checkpoints
+    capsys.readouterr()
+    experiment.train_over_seeds(train_segmentation.train, root, tmp_path / "set", [0, 1], resume=True, **options)
+    said = [line for line in capsys.readouterr().out.splitlines() if "starts from scratch" in line]
+    assert said == [f"{tmp_path / 'set' / 'seed0'}: no last.pt to continue, so this training starts from scratch "
+                    "and replaces the earlier best.pt, history.json, metrics.json",
+                    f"{tmp_path / 'set' / 'seed1'}: no last.pt to continue, so this training starts from scratch"]

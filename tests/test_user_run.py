@@ -106,3 +106,28 @@ def test_publish_replaces_the_answers_with_one_run_folder(tmp_path):
     assert "| 1(a) |" in (root / "README.md").read_text()
     listed = (root / "plots" / report.FIGURE_LIST).read_text().split()
     assert listed == sorted(p.name for p in (root / "plots").glob("*.png"))
+
+
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize("moment", ["during a cell", "between cells"])
+def test_a_signal_to_run_notebook_stops_the_kernel_with_one_line(signame, code, moment, tmp_path):
+    """The kernel signals run_notebook.py itself at a known moment (no timing): one line on stderr, the exit
+    status of the signal, the kernel gone, no later cell run, and the notebook so far saved."""
+    parameters = nbformat.v4.new_code_cell('PROFILES = {"full": {}, "quick": {}, "smoke": {}}')
+    parameters.metadata["tags"] = ["parameters"]
+    signal_cell = (f"import os, signal, time\nopen({str(tmp_path / 'kernel.pid')!r}, 'w').write(str(os.getpid()))\n"
+                   f"os.kill(os.getppid(), signal.{signame})\n" + ("time.sleep(300)" if moment == "during a cell"
+                                                                  else ""))
+    later = f"open({str(tmp_path / 'later-cell-ran')!r}, 'w').write('yes')"
+    nb = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(signal_cell),
+                                         nbformat.v4.new_code_cell(later)])
+    nbformat.write(nb, tmp_path / "signal.ipynb")
+    result = run_script("tools/run_notebook.py", "--notebook", str(tmp_path / "signal.ipynb"), "--output",
+                        str(tmp_path / "out.ipynb"), timeout=240, env={"HW6_OUT": str(tmp_path / "results")})
+    assert result.returncode == code and result.stderr.strip().splitlines() == [
+        f"interrupted: the notebook so far is in {tmp_path / 'out.ipynb'}; the same command with HW6_RESUME=1 "
+        "continues (finished trainings are kept, unfinished ones go on from their last epoch)"], result.stderr
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "kernel.pid").read_text()), 0)  # nbclient shut the kernel down before the exit
+    assert not (tmp_path / "later-cell-ran").exists()
+    assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[1].source == signal_cell

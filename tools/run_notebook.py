@@ -12,31 +12,80 @@ Ctrl-C or SIGTERM stops the kernel, saves the notebook so far and says how to co
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from hw6.kit import atomic, cli
 from hw6.notebook import results
 
 ROOT = Path(__file__).resolve().parents[1]
+KERNEL_GRACE_S = 10  # after a stop signal, the seconds a kernel has to end its cell before it is killed
+
+
+class Stopped(Exception):
+    """The execution was stopped by SIGINT or SIGTERM (``signum``); the notebook so far is saved."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None = None) -> float:
     """Runs every cell in a fresh kernel started in ``cwd``; writes the executed notebook to ``output``
-    (also on failure, then re-raising); returns the wall time in seconds."""
+    (also on failure, then re-raising); returns the wall time in seconds.
+
+    SIGINT and SIGTERM interrupt the running cell as Jupyter's stop button does (SIGINT to the kernel; a kernel
+    still running ``KERNEL_GRACE_S`` later is killed), no later cell starts, nbclient shuts the kernel down as
+    after any failed cell, and ``Stopped`` is raised."""
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # not its log on stderr
+    stopped: list[int] = []
+
+    def kernel(sig: int) -> None:
+        pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def on_signal(signum: int, *_) -> None:
+        stopped.append(signum)
+        kernel(signal.SIGINT)
+        with contextlib.suppress(RuntimeError):  # a kernel the interrupt did not stop (caught between two
+            asyncio.get_running_loop().call_later(KERNEL_GRACE_S, kernel, signal.SIGKILL)  # cells) is killed
+
+    def take_signals(**_) -> None:  # once the kernel runs: nbclient's own handlers would kill it mid-cell
+        loop = asyncio.get_running_loop()
+        for s in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(s, on_signal, s)
+
+    def before_cell(**_) -> None:  # a signal between cells stops the run before the next one
+        if stopped:
+            raise Stopped(stopped[0])
+
+    client.on_notebook_start, client.on_cell_execute = take_signals, before_cell
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}  # until the kernel runs
     t0 = time.perf_counter()
     try:
         client.execute()
+    except (CellExecutionError, DeadKernelError):
+        if not stopped:
+            raise
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         atomic.write_text(nbformat.writes(nb), output)
+    if stopped:
+        raise Stopped(stopped[0])
     return time.perf_counter() - t0
 
 
@@ -67,10 +116,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"error: a notebook cell failed; outputs up to it are in {output}\n{str(exc)[-2000:]}",
                   file=sys.stderr)
             return 1
-        except KeyboardInterrupt as stop:  # the kernel is shut down by nbclient on the way out
+        except Stopped as stop:  # the kernel was interrupted and shut down: one line, and how to go on
             print(f"interrupted: the notebook so far is in {output}; the same command with HW6_RESUME=1 continues "
                   "(finished trainings are kept, unfinished ones go on from their last epoch)", file=sys.stderr)
-            return 143 if isinstance(stop, cli.Terminated) else 130
+            return 128 + stop.signum
         print(f"executed {args.notebook.name} in {seconds / 60:.1f} min; saved {output}")
         return 0
 
