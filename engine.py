@@ -236,14 +236,30 @@ RUN_FILES = ("metrics.json", "history.json", "last.pt", "best.pt", "seeds.json",
              "ablation.json")
 UNSHAPING_OPTIONS = ("device", "workers", "progress", "resume", "overwrite")  # change nothing a run computes
 LOCK = ".hw6-lock"  # flock'ed by the process writing a run folder; holds its pid
-_last_saved: list = [Path("."), 0]  # the folder of this process's latest fit, and its last epoch saved (0: none)
-_held: dict[Path, int] = {}  # the run folders this process writes: their lock files' descriptors
-_created: list[Path] = []  # the run folders this process created (``undo_empty_folders`` removes them if unused)
+
+
+@dataclass
+class ProcessFolders:
+    """The run folders of this process, in one place: locks and created folders belong to the process (a lock
+    dies with it), whichever of its fits or sets took them.
+
+    ``latest``/``saved_epoch``: the folder of the latest fit and the epoch its last.pt holds (0: none);
+    ``held``: the folders this process writes, to their lock files' descriptors; ``created``: the folders it
+    created (``undo_empty_folders`` removes them if unused); ``kept_by_jobs``: after an interrupt of
+    trainings run in parallel processes (``experiment.run_jobs``), the epoch each one's last.pt holds."""
+    latest: Path = Path(".")
+    saved_epoch: int = 0
+    held: dict[Path, int] = field(default_factory=dict)
+    created: list[Path] = field(default_factory=list)
+    kept_by_jobs: dict[Path, int] = field(default_factory=dict)  # after an interrupt of parallel runs: each's epoch
+
+
+FOLDERS = ProcessFolders()
 
 
 def last_checkpoint() -> tuple[Path, int]:
     """(folder, epoch) of this process's latest ``fit``: the epoch its OUT/last.pt holds, 0 when none finished."""
-    return _last_saved[0], _last_saved[1]
+    return FOLDERS.latest, FOLDERS.saved_epoch
 
 
 def run_files(folder: Path) -> list[str]:
@@ -292,7 +308,7 @@ def claim_folder(out: Path, clear: bool) -> None:
     this project wrote there (``remove_outputs``). Leaves the folder's manifest, so that every file written
     into it is listed; refuses (one line) a folder it cannot write."""
     try:
-        _created.extend(p for p in (out, *out.parents) if not p.exists())
+        FOLDERS.created.extend(p for p in (out, *out.parents) if not p.exists())
         out.mkdir(parents=True, exist_ok=True)
         hold_folder(out)
         if clear and is_main_process():
@@ -308,7 +324,7 @@ def hold_folder(out: Path) -> None:
     """Takes ``out`` for this process: an exclusive ``flock`` on OUT/.hw6-lock, or one line naming the process
     that holds it. The OS drops the lock when its process ends, so a killed run never blocks the next one.
     Only the first process of a torchrun job takes it; a process holding the folder already keeps it."""
-    if not is_main_process() or out.resolve() in _held:
+    if not is_main_process() or out.resolve() in FOLDERS.held:
         return
     fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -320,7 +336,7 @@ def hold_folder(out: Path) -> None:
                              f"choose another folder") from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
-    _held[out.resolve()] = fd
+    FOLDERS.held[out.resolve()] = fd
 
 
 def check_unheld(out: Path) -> None:
@@ -340,18 +356,18 @@ def check_unheld(out: Path) -> None:
 def undo_empty_folders() -> None:
     """Removes the run folders this process created that hold nothing but their lock and manifest: a run
     refused after it took its folder (bad data found while reading it) leaves no trace."""
-    for folder in sorted(_created, key=lambda p: -len(p.parts)):
+    for folder in sorted(FOLDERS.created, key=lambda p: -len(p.parts)):
         if folder.is_dir() and {p.name for p in folder.iterdir()} <= {LOCK, atomic.MANIFEST}:
             release_folder(folder)
             for name in (LOCK, atomic.MANIFEST):
                 (folder / name).unlink(missing_ok=True)
             folder.rmdir()
-    _created.clear()
+    FOLDERS.created.clear()
 
 
 def release_folder(out: Path) -> None:
     """Gives up ``out`` (``hold_folder``) at the end of its run."""
-    fd = _held.pop(Path(out).resolve(), None)
+    fd = FOLDERS.held.pop(Path(out).resolve(), None)
     if fd is not None:
         os.close(fd)
 
@@ -498,7 +514,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Epoch
     sign = -1.0 if config.maximize else 1.0  # compare sign * value: lower is better
     state = _State(history=[], best_value=math.inf * sign,
                    best_state=copy.deepcopy(unwrap(model).state_dict()) if config.restore_best else None)
-    _last_saved[:] = [Path(config.out), 0]
+    FOLDERS.latest, FOLDERS.saved_epoch = Path(config.out), 0
     if config.resume is not None:
         _restore(state, config, model, optimizer, scheduler)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
@@ -611,7 +627,7 @@ def _save_last(state: _State, epoch: int, model: torch.nn.Module, optimizer: tor
                        "history": state.history, "early_stopping": (state.best_value, state.best_epoch, state.bad_epochs),
                        "also_kept": state.also_kept,
                        "evaluation": asdict(state.last_eval), "rng": rng_state()}, Path(config.out) / "last.pt")
-    _last_saved[1] = epoch
+    FOLDERS.saved_epoch = epoch
     write_history(state.history, Path(config.out))
 
 
@@ -632,7 +648,7 @@ def _restore(state: _State, config: FitConfig, model: torch.nn.Module, optimizer
         state.best_state, state.best_eval = best["model"], Evaluation(**best["evaluation"])
     state.last_eval = Evaluation(**ckpt["evaluation"])
     set_rng_state(ckpt["rng"])
-    _last_saved[1] = ckpt["epoch"]
+    FOLDERS.saved_epoch = ckpt["epoch"]
 
 
 def read_history(out: str | Path) -> list[dict]:

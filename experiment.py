@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Callable
 
 from hw6.datasets import data_label, is_synthetic
-from hw6.engine import (FitResult, Runtime, claim_folder, is_main_process, keep_freed_memory, last_checkpoint,
-                        load_checkpoint, prepare_run, release_folder, run_files, seed_everything, setup_runtime,
-                        undo_empty_folders)
+from hw6.engine import (FOLDERS, FitResult, Runtime, claim_folder, is_main_process, keep_freed_memory,
+                        last_checkpoint, load_checkpoint, prepare_run, read_history, release_folder, run_files,
+                        seed_everything, setup_runtime, undo_empty_folders)
 from hw6.kit import atomic, cli, stats
 from hw6.kit.errors import EXPECTED_ERRORS, CheckpointError, RunFolderError
 from hw6.unet import DOWNSAMPLING
@@ -184,8 +184,26 @@ def run_jobs(jobs: list[Job], parallel: int = 1) -> list[dict]:
     threads = max(1, (os.cpu_count() or 1) // parallel)
     jobs = [Job(j.train, j.data, j.out, {**j.options, "progress": False,
                                          "threads": j.options.get("threads") or threads}) for j in jobs]
-    with ProcessPoolExecutor(min(parallel, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_run_job, jobs))
+    pool = ProcessPoolExecutor(min(parallel, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(_run_job, job) for job in jobs]
+        results = [future.result() for future in futures]
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: no queued job starts, each started one stops where it is
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()  # its files are written whole or not at all (kit.atomic)
+        FOLDERS.kept_by_jobs = {job.out: kept_epoch(job.out) for job in jobs if job.out.is_dir()}
+        raise
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
+
+
+def kept_epoch(out: Path) -> int:
+    """The epoch a run folder's last.pt holds (its history is written just after it), 0 when none."""
+    return len(read_history(out)) if (out / "last.pt").is_file() and (out / "history.json").is_file() else 0
 
 
 def spreads(evaluations: list[dict]) -> dict:
@@ -336,6 +354,20 @@ def parse(parser: cli.ArgumentParser, argv: list[str] | None) -> tuple[Path, Pat
     return data, out, given, seeds
 
 
+def interrupted_words() -> str:
+    """The one line of an interrupted command: the epoch each started run keeps and how to continue."""
+    kept = FOLDERS.kept_by_jobs or dict([last_checkpoint()])
+    if not any(kept.values()):
+        return "interrupted before an epoch of the run finished: nothing of it was kept"
+    if len(kept) == 1:
+        ((folder, epoch),) = kept.items()
+        return (f"interrupted: epoch {epoch} is kept in {folder / 'last.pt'}; the same command with --resume "
+                "continues it")
+    runs = ", ".join(f"{folder.name} epoch {epoch}" if epoch else f"{folder.name} nothing"
+                     for folder, epoch in kept.items())
+    return f"interrupted: each run keeps its last.pt ({runs}); the same command with --resume continues them"
+
+
 def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, seeds: list[int] | None,
             summarize: Callable[[dict], str]) -> None:
     """An experiment's command line after parsing: keeps freed memory on a CPU (``keep_freed_memory``, the one
@@ -350,10 +382,7 @@ def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, se
             undo_empty_folders()
             raise
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.main turns it into cli.Terminated)
-            folder, epoch = last_checkpoint()
-            print(f"interrupted: epoch {epoch} is kept in {folder / 'last.pt'}; the same command with --resume "
-                  f"continues it" if epoch else "interrupted before an epoch of the run finished: nothing of it "
-                  "was kept", file=sys.stderr)
+            print(interrupted_words(), file=sys.stderr)
             return 143 if isinstance(stop, cli.Terminated) else 130
 
     def train_once_or_over_seeds() -> int:

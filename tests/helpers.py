@@ -56,3 +56,28 @@ def meet_sibling(data: str, out: str, **options) -> dict:
     while not sibling.is_file() and time.monotonic() < deadline:
         time.sleep(0.05)
     return {"pid": os.getpid(), "saw_sibling": sibling.is_file(), "threads": options.get("threads")}
+
+
+def interrupt_after_an_epoch(data: str, out: str, **options) -> dict:
+    """A job for experiment.run_jobs: trains one epoch of segmentation into ``out``, then sends its parent the
+    Ctrl-C of a user (SIGINT) and waits to be stopped."""
+    import os
+    import signal
+    import time
+
+    from hw6 import train_segmentation
+
+    train_segmentation.train(data, out, epochs=1, batch_size=2, progress=False, seed=options["seed"])
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(300)
+    return {}
+
+
+def wait_to_be_stopped(data: str, out: str, **options) -> dict:
+    """A job for experiment.run_jobs: takes its folder, marks that it started, and waits to be stopped."""
+    import time
+
+    Path(out).mkdir(parents=True)
+    (Path(out) / "started").write_text("yes")
+    time.sleep(300)
+    return {}

@@ -637,3 +637,33 @@ def test_a_resume_says_which_trainings_start_from_scratch(root, tmp_path, capsys
     assert said == [f"{tmp_path / 'set' / 'seed0'}: no last.pt to continue, so this training starts from scratch "
                     "and replaces the earlier best.pt, history.json, metrics.json",
                     f"{tmp_path / 'set' / 'seed1'}: no last.pt to continue, so this training starts from scratch"]
+
+
+INTERRUPT_PARALLEL = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+import helpers
+from hw6 import experiment
+
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+jobs = [experiment.Job(helpers.interrupt_after_an_epoch, root, out / "a", {"seed": 0}),
+        experiment.Job(helpers.wait_to_be_stopped, root, out / "b", {}),
+        experiment.Job(helpers.wait_to_be_stopped, root, out / "queued", {})]
+try:
+    experiment.run_jobs(jobs, parallel=2)
+except KeyboardInterrupt:
+    print(experiment.interrupted_words())
+"""
+
+
+def test_ctrl_c_with_parallel_trainings_cancels_the_queue_and_says_what_each_run_kept(root, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", INTERRUPT_PARALLEL, str(root), str(tmp_path / "set"),
+                             str(ROOT / "tests")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("interrupted: each run keeps its last.pt (a epoch 1, b nothing); the same "
+                                     "command with --resume continues them")
+    assert (tmp_path / "set" / "b" / "started").is_file() and not (tmp_path / "set" / "queued").exists()

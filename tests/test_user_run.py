@@ -53,7 +53,10 @@ def test_the_report_of_an_empty_summary_says_not_run(synthetic_root, tmp_path):
     pdf = report.build(out)
     assert pdf == tmp_path / "report.pdf" and pdf.stat().st_size > 0
     rows = report.notebook_rows(json.loads((out / "summary.json").read_text()))
-    assert all(row[-1] == "not run" for row in rows[1:])
+    experiments, no_model = rows[1:1 + len(report.QUESTIONED)], rows[1 + len(report.QUESTIONED):]
+    assert all(row[-1] == "not run" for row in experiments)
+    assert [row[0] for row in no_model] == ["No model: background everywhere",  # what needs no training is there
+                                            "No model: 1(d) grey copy / constant tint"]
 
 
 def test_publish_refuses_a_folder_that_is_no_run(tmp_path):
