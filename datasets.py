@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-
 __all__ = ["EndoSegDataset", "ColorizationDataset", "TensorItems", "InMemoryLoader", "DataError", "load_mapping"]
+
+
 class DataError(Exception):
     """A fault in the data on disk; the message names the offending path (defined here, not in hw6.kit, so that
     this module travels alone with torch, numpy and pillow)."""
@@ -519,11 +520,15 @@ FASHION_IDX_FILES = {"train-images-idx3-ubyte": 2051, "train-labels-idx1-ubyte":
 FASHION_CLASSES = 10
 
 
+def idx_file(path: Path) -> Path | None:
+    """``path``, or ``path``.gz when only that is there; None when neither is."""
+    return next((p for p in (path, path.with_name(f"{path.name}.gz")) if p.is_file()), None)
+
+
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """The array of a Fashion-MNIST IDX file (``path``, or ``path``.gz when only that is there), uint8; one-line
     errors for a missing file, a wrong magic number and a body of the wrong length."""
-    if not path.is_file() and path.with_name(path.name + ".gz").is_file():
-        path = path.with_name(path.name + ".gz")
+    path = idx_file(path) or path
     try:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as exc:  # a missing or unreadable file, a damaged .gz
@@ -543,8 +548,7 @@ def fashion_raw(root: str | Path) -> Path:
     raw = root / "FashionMNIST" / "raw"
     if not raw.is_dir() and (root.name == "raw" or (root / "raw").is_dir()):
         raise DataError(f"{root}: is Fashion-MNIST's own folder; give the folder that holds FashionMNIST/raw/")
-    missing = [name for name in FASHION_IDX_FILES if not (raw / name).is_file()
-               and not (raw / f"{name}.gz").is_file()]
+    missing = [name for name in FASHION_IDX_FILES if idx_file(raw / name) is None]
     if missing:
         raise DataError(f"{raw}: Fashion-MNIST not found; put {', '.join(missing)} (or their .gz) there")
     return raw

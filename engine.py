@@ -251,7 +251,7 @@ class ProcessFolders:
     saved_epoch: int = 0
     held: dict[Path, int] = field(default_factory=dict)
     created: list[Path] = field(default_factory=list)
-    kept_by_jobs: dict[Path, int] = field(default_factory=dict)  # after an interrupt of parallel runs: each's epoch
+    kept_by_jobs: dict[Path, int] = field(default_factory=dict)
 
 
 FOLDERS = ProcessFolders()

@@ -184,6 +184,7 @@ def run_jobs(jobs: list[Job], parallel: int = 1) -> list[dict]:
     threads = max(1, (os.cpu_count() or 1) // parallel)
     jobs = [Job(j.train, j.data, j.out, {**j.options, "progress": False,
                                          "threads": j.options.get("threads") or threads}) for j in jobs]
+    FOLDERS.kept_by_jobs = {}  # an earlier interrupted set's record is not this one's
     pool = ProcessPoolExecutor(min(parallel, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
     try:
         futures = [pool.submit(_run_job, job) for job in jobs]
