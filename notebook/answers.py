@@ -146,11 +146,18 @@ def compare(label_a: str, a: dict, label_b: str, b: dict) -> str:
 
 def stale(key: str, summary: dict) -> str:
     """Said when a section this one builds on was re-run with other options after this one ran (the option
-    hashes recorded with each entry, ``results.record``)."""
+    hashes recorded with each entry, ``results.record``), or is itself out of date (1(e) after a new 1(a)
+    through 1(c))."""
     e, ex = summary["experiments"][key], summary["experiments"]
-    changed = [k for k, h in (e.get("inputs") or {}).items() if k in ex and ex[k].get("options_hash") != h]
-    return ("\nOut of date: " + " and ".join(label(k) for k in changed) + " ran again with other settings after "
-            "this section; re-run it.") if changed else ""
+    inputs = [k for k in e.get("inputs") or {} if k in ex]
+    changed = [k for k in inputs if ex[k].get("options_hash") != e["inputs"][k]]
+    if changed:
+        return ("\nOut of date: " + " and ".join(label(k) for k in changed) + " ran again with other settings after "
+                "this section; re-run it.")
+    behind = [k for k in inputs if stale(k, summary)]
+    return ("\nOut of date: " + " and ".join(label(k) for k in behind) + " that this section builds on "
+            f"{'is' if len(behind) == 1 else 'are'} out of date; re-run {'it' if len(behind) == 1 else 'them'}, "
+            "then this section.") if behind else ""
 
 
 def label(key: str) -> str:

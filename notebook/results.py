@@ -24,6 +24,7 @@ from hw6.datasets import ColorizationDataset, DataError, EndoSegDataset, check_r
 from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import DeviceUnavailable
+from hw6.notebook.answers import DEPENDS
 
 # The generated default data of each profile, used only when no DATA_ROOT is given (counts and stored size).
 SYNTHETIC = {
@@ -162,9 +163,6 @@ def baselines(data: Path, color_size: tuple[int, int] | None) -> dict:
     return {"segmentation": {"split": "test", **inference.background_everywhere(EndoSegDataset(data, "test"))},
             "colorization": {"split": "validation", "image_size": list(color[1].grey.shape[-2:]),
                              **train_colorization.no_model_psnr(*color)}}
-
-
-DEPENDS = {"1b": ["1a"], "1c": ["1a"], "1c_recipe": ["1c"], "1e": ["1c", "1d"], "1e_label_efficiency": ["1e"]}
 
 
 def options_hash(entry: dict) -> str:

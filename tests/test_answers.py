@@ -91,6 +91,13 @@ def test_an_answer_says_it_is_out_of_date_only_when_its_inputs_changed():
     assert "Out of date" not in answers.answer("1b", summary)
     ex["1a"]["options_hash"] = "b"
     assert "Out of date: 1(a) ran again with other settings" in answers.answer("1b", summary)
+    for key in ("1c", "1d"):
+        ex[key]["options_hash"] = key
+    ex["1c"]["inputs"], ex["1c_recipe"]["inputs"], ex["1e"]["inputs"] = {"1a": "a"}, {"1c": "1c"}, {"1c": "1c", "1d": "1d"}
+    assert "Out of date: 1(c) that this section builds on is out of date" in answers.answer("1e", summary)
+    assert "Out of date: 1(c) that" in answers.answer("1c_recipe", summary)  # through 1(c), which itself ran as it did
+    ex["1a"]["options_hash"] = "a"
+    assert not [k for k in answers.ANSWERS if "Out of date" in answers.answer(k, summary)]
 
 
 def test_welch_p_matches_closed_forms_and_tables():

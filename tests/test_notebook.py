@@ -119,6 +119,17 @@ def test_one_section_reruns_alone_after_the_setup_cells(executed, tmp_path, monk
     assert loss_png.is_file()  # its figure redrawn
     seed0 = json.loads((tmp_path / "results" / "1a_dice" / "seed0" / "metrics.json").read_text())
     assert seed0["options"]["lr"] == 3e-4
+    # Every answer, in the notebook and in the report, stays true: each states its own settings, and those
+    # built on 1(a) (directly or through 1(c)) say they are out of date; 1(d) does not build on 1(a).
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    said = {key: answers.answer(key, summary) for key in answers.ANSWERS if key in after}
+    assert "learning rate 0.0003 " in said["1a"] and "Out of date" not in said["1a"]
+    assert "learning rate 0.001 " in said["1b"] and "Out of date: 1(a) ran again" in said["1b"]
+    assert "Out of date: 1(a) ran again" in said["1c"]
+    assert "Out of date: 1(c) that this section builds on" in said["1e"]
+    assert "Out of date" not in said["1d"] and not [k for k, t in said.items() if "as in 1(a)" in t]
+    texts = [b.text for b in report.layout(tmp_path / "results") if b.kind == "text"]
+    assert all(text in texts for text in said.values())
 
 
 def test_parameters_cell_is_tagged_and_reads_hw6_variables():
