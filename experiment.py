@@ -348,6 +348,15 @@ def successive_halving(train: Callable[..., dict], data: str | Path, out: str | 
 
 
 # ------------------------------------------------------------------------------------------- command line
+OPTION_WORDS = {"lr": "learning rate", "batch_size": "batch"}
+
+
+def config_words(config: dict) -> str:
+    """{"lr": 0.001, "batch_size": 4} -> "learning rate 0.001, batch 4" (a study's legend)."""
+    return ", ".join(f"{OPTION_WORDS.get(key, key.replace('_', ' '))} "
+                     f"{format(value, 'g') if isinstance(value, float) else value}" for key, value in config.items())
+
+
 def parse(parser: cli.ArgumentParser, argv: list[str] | None) -> tuple[Path, Path, dict, list[int] | None]:
     """(data, out, the options given on the command line, the seeds of --seeds or None)."""
     given = vars(parser.parse_args(argv))

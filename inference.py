@@ -23,8 +23,10 @@ import torch.nn.functional as F
 
 from hw6.datasets import EndoSegDataset, resize_uint8
 from hw6.engine import Runtime, all_reduce_sum, load_checkpoint, load_weights, unwrap
+from hw6.kit import figures
+from hw6.kit.errors import CheckpointError
 from hw6.losses import SegmentationMeter
-from hw6.unet import UNet
+from hw6.unet import UNet, transfer_weights
 
 
 @contextlib.contextmanager
@@ -115,6 +117,20 @@ def load_segmentation_model(path: str | Path, device: torch.device | str = "cpu"
 
 
 # -------------------------------------------------------------------------------------------- evaluation
+def load_pretrained(model: UNet, path: Path) -> dict:
+    """Initialises ``model`` from a U-Net checkpoint of this project (1(e): colorization's best.pt) through
+    ``unet.transfer_weights``; refuses (one line) a checkpoint of another architecture."""
+    ckpt = load_checkpoint(path)
+    batch_norm = ckpt["meta"].get("arch", {}).get("batch_norm")
+    if batch_norm != model.batch_norm:
+        raise CheckpointError(f"{path}: checkpoint has batch_norm={batch_norm}, model has "
+                              f"batch_norm={model.batch_norm}; architectures differ")
+    report = transfer_weights(model, ckpt["model"])
+    if not report["loaded"]:
+        raise CheckpointError(f"{path}: no tensor of the checkpoint fits this U-Net")
+    return {**report, "epoch": ckpt.get("epoch")}  # the pre-training epoch these weights were kept at
+
+
 def evaluate_split(model: torch.nn.Module, dataset: EndoSegDataset, runtime: Runtime, batch_size: int,
                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], tta: bool = False,
                    min_region: float = 0.0) -> dict:
@@ -152,6 +168,21 @@ def background_everywhere(dataset: EndoSegDataset) -> dict:
                                       "absent_predicted_share", "pixel_accuracy")},
             "background_share": float(confusion[0].sum() / confusion.sum()),
             "background_share_per_frame": [min(shares), max(shares)]}
+
+
+def test_figures(model: UNet, test_ds: EndoSegDataset, test: dict, tta: bool, min_region: float, out: Path,
+                 note: str) -> None:
+    """OUT/predictions.png (two test frames, ground truth and prediction at the stored size, as scored) and
+    OUT/confusion.png (``test``: ``evaluate_split``'s result); ``note`` ends both titles."""
+    show = torch.linspace(0, len(test_ds) - 1, min(2, len(test_ds))).long().tolist()
+    truth = [test_ds.native_masks[i] for i in show]
+    images = test_ds.images[show].to(next(model.parameters()).device)
+    pred = [predict(model, images[k:k + 1], tuple(t.shape), tta, min_region)[0].cpu()
+            for k, t in enumerate(truth)]
+    figures.predictions(images.cpu(), truth, pred, test_ds.class_names, out / "predictions.png",
+                        f"Test frames, ground truth and prediction{note}")
+    figures.confusion(test["confusion"], test_ds.class_names, out / "confusion.png",
+                      f"Test confusion, rows normalised{note}")
 
 
 def _score_batch(meter: SegmentationMeter, logits: torch.Tensor, native_masks: list[torch.Tensor],

@@ -5,6 +5,7 @@
     python train_segmentation.py --data ROOT --out runs/1c --sweep --rungs 2 4 8  # 1(c), successive halving
     python train_segmentation.py --data ROOT --out runs/1e --recipe best --init-from runs/1d/best.pt   # 1(e)
     python train_segmentation.py --data ROOT --out runs/1a-seeds --seeds 0 1 2  # one run per seed, and the spread
+1(c)'s recipe ablation is recipe_ablation.py, 1(e)'s label-efficiency curve label_efficiency.py.
 
 Writes OUT/history.json|csv, best.pt, last.pt, metrics.json (experiment.py's schema; validation and test: the
 assignment's Dice beside the strict per-class Dice and IoU, every score against the masks at their stored
@@ -24,11 +25,10 @@ from hw6 import experiment
 from hw6.augment import augment_batch
 from hw6.datasets import EndoSegDataset, PhasedLoader, select_fraction, synthetic_note
 from hw6.engine import Evaluation, FitConfig, adam, fit, load_checkpoint, lr_scheduler, setup_runtime, unwrap
-from hw6.inference import evaluate_split, load_segmentation_model, predict
-from hw6.kit import atomic, cli, figures, stats
-from hw6.kit.errors import CheckpointError
+from hw6.inference import evaluate_split, load_pretrained, load_segmentation_model, test_figures
+from hw6.kit import atomic, cli, figures
 from hw6.losses import dice_ce_loss, soft_dice_loss
-from hw6.unet import DOWNSAMPLING, UNet, transfer_weights
+from hw6.unet import DOWNSAMPLING, UNet
 
 LOSSES = {"dice": soft_dice_loss, "dice_ce": dice_ce_loss}
 LOSS_WORDS = {"dice": "Dice loss", "dice_ce": "Dice + cross-entropy loss"}
@@ -86,20 +86,6 @@ def training_frames(train_ds: EndoSegDataset, o: dict) -> list[int]:
     return positions
 
 
-def load_pretrained(model: UNet, path: Path) -> dict:
-    """Initialises ``model`` from a U-Net checkpoint of this project (1(e): colorization's best.pt) through
-    ``unet.transfer_weights``; refuses (one line) a checkpoint of another architecture."""
-    ckpt = load_checkpoint(path)
-    batch_norm = ckpt["meta"].get("arch", {}).get("batch_norm")
-    if batch_norm != model.batch_norm:
-        raise CheckpointError(f"{path}: checkpoint has batch_norm={batch_norm}, model has "
-                              f"batch_norm={model.batch_norm}; architectures differ")
-    report = transfer_weights(model, ckpt["model"])
-    if not report["loaded"]:
-        raise CheckpointError(f"{path}: no tensor of the checkpoint fits this U-Net")
-    return {**report, "epoch": ckpt.get("epoch")}  # the pre-training epoch these weights were kept at
-
-
 # ---------------------------------------------------------------------------------------------- training
 def train(data: str | Path, out: str | Path, **options) -> dict:
     """Trains one segmentation model and writes every output file; returns the metrics.json content.
@@ -154,38 +140,16 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     if o["test"] and validation is not None:  # never score untrained weights
         test = evaluate_split(model, final["test"], run.runtime, o["batch_size"], loss_fn, o["tta"], o["min_region"])
         if run.writes:
-            test_figures(unwrap(model), final["test"], test, o, run.runtime.device, run.out, synthetic_note(run.data))
+            test_figures(unwrap(model), final["test"], test, o["tta"], o["min_region"], run.out, synthetic_note(run.data))
     details = {"class_names": train_ds.class_names, "train_frames": len(positions), "input_sizes": sizes_by_epoch,
                "image_size": list(final["train"].images.shape[-2:]),
                "score_size": list(final["test"].native_masks[0].shape), "init": init}
     return run.record(result, validation, test, details)
 
 
-def test_figures(model: UNet, test_ds: EndoSegDataset, test: dict, o: dict, device: torch.device, out: Path,
-                 note: str) -> None:
-    """predictions.png (two test frames, ground truth and prediction at the stored size) and confusion.png."""
-    show = torch.linspace(0, len(test_ds) - 1, min(2, len(test_ds))).long().tolist()
-    truth = [test_ds.native_masks[i] for i in show]
-    images = test_ds.images[show].to(device)
-    pred = [predict(model, images[k:k + 1], tuple(t.shape), o["tta"], o["min_region"])[0].cpu()
-            for k, t in enumerate(truth)]
-    figures.predictions(images.cpu(), truth, pred, test_ds.class_names, out / "predictions.png", f"Test frames, ground truth and prediction{note}")
-    figures.confusion(test["confusion"], test_ds.class_names, out / "confusion.png",
-                      f"Test confusion, rows normalised{note}")
-
-
 # -------------------------------------------------------------------------------------------------- study
 DEFAULT_GRID = {"lr": [1e-2, 3e-3, 1e-3, 3e-4, 1e-4], "batch_size": [10, 4]}
 STUDY_SCORE = "mean_present_instrument_dice"  # of the validation split, by the weights each run keeps
-
-
-OPTION_WORDS = {"lr": "learning rate", "batch_size": "batch"}
-
-
-def config_words(config: dict) -> str:
-    """{"lr": 0.001, "batch_size": 4} -> "learning rate 0.001, batch 4" (a study's legend)."""
-    return ", ".join(f"{OPTION_WORDS.get(key, key.replace('_', ' '))} "
-                     f"{format(value, 'g') if isinstance(value, float) else value}" for key, value in config.items())
 
 
 def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: list[int] | None = None,
@@ -196,17 +160,16 @@ def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: li
     rung (default one rung of ``epochs``: a plain grid). Only the chosen run is then scored on the test split.
     Writes OUT/<config>/..., OUT/study.csv, OUT/study.md and OUT/metrics.json (the chosen run's)."""
     grid, o = grid or DEFAULT_GRID, resolve_options(**options)
-    configs, rows, chosen, _ = experiment.successive_halving(train, data, out, grid, rungs or [o["epochs"]],
-                                                             {**options, "test": False}, STUDY_SCORE, parallel)
-    out = Path(out)
+    out, rungs = Path(out), rungs or [o["epochs"]]
+    configs, rows, chosen, _ = experiment.successive_halving(train, data, out, grid, rungs, {**options, "test": False},
+                                                             STUDY_SCORE, parallel)
     name = rows[chosen]["config"]
     selected = score_selected(data, out / name, {**o, **configs[chosen]})
-    selected["details"]["study"] = {"grid": grid, "rungs": rungs or [o["epochs"]], "score": STUDY_SCORE,
-                                    "chosen": configs[chosen], "rows": rows}
+    selected["details"]["study"] = {"grid": grid, "rungs": rungs, "score": STUDY_SCORE, "chosen": configs[chosen],
+                                    "rows": rows}
     atomic.write_json(selected, out / name / "metrics.json")
     atomic.write_json(selected, out / "metrics.json")
-    rungs = rungs or [o["epochs"]]
-    figures.curves({config_words({k: r[k] for k in grid}): [{"epoch": e, "score": r[f"score_at_{e}"]} for e in rungs
+    figures.curves({experiment.config_words({k: r[k] for k in grid}): [{"epoch": e, "score": r[f"score_at_{e}"]} for e in rungs
                                                       if f"score_at_{e}" in r] for r in rows}, ["score"],
                    "validation strict Dice, classes present", f"Successive halving: each configuration's score at "
                    f"each round it reached{synthetic_note(data)}", out / "study.png", epoch_label="epochs trained")
@@ -216,53 +179,20 @@ def sweep(data: str | Path, out: str | Path, grid: dict | None = None, rungs: li
 def score_selected(data: str | Path, run_dir: Path, o: dict) -> dict:
     """The selected sweep run's metrics with its test split scored, and its test figures."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    runtime = setup_runtime(o["device"], o["precision"], o["threads"])
-    model, meta = load_segmentation_model(run_dir / "best.pt", runtime.device)
-    test_ds = EndoSegDataset(data, "test", meta["input_size"])
-    metrics["test"] = evaluate_split(model, test_ds, runtime, o["batch_size"], segmentation_loss(o), o["tta"],
-                                     o["min_region"])
-    test_figures(model, test_ds, metrics["test"], o, runtime.device, run_dir, synthetic_note(data))
+    model, sets, scores = evaluate_checkpoint(data, run_dir / "best.pt", o, ("test",))
+    metrics["test"] = scores["test"]
+    test_figures(model, sets["test"], metrics["test"], o["tta"], o["min_region"], run_dir, synthetic_note(data))
     return metrics
 
 
-# ----------------------------------------------------------------------------------------------- ablation
-KEPT_BY_STRICT_DICE = RECIPES["best"]["monitor"]
-REGION_FILTER = RECIPES["best"]["min_region"]  # the fraction of a frame under which a class is dropped from it
-
-
-def recipe_ablation(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], parallel: int = 1,
-                    **options) -> list[dict]:
-    """Beside 1(c)'s study: what each change of our own recipe does, one step on top of the other, over seeds.
-    ``base``: the metrics of the runs the steps start from (``options`` trained over ``seeds``). Trains once
-    per seed with Dice + cross-entropy (keeping also the weights of the best validation strict Dice), then
-    scores those weights, and them with small class regions dropped; no step is chosen on the test split.
-    Writes OUT/seed<s>/, OUT/ablation.json and OUT/ablation.md; returns one row per step: its words, what it
-    changes (base, loss, checkpoint, filter) and the spread over the seeds of every validation and test number
-    (``experiment.spreads``)."""
-    trained = experiment.train_over_seeds(train, data, out, seeds, parallel, **{
-        **options, "loss": "dice_ce", "also_keep": (KEPT_BY_STRICT_DICE,)})["runs"]
-    o = resolve_options(**options)
-    rescored = [rescore(data, Path(out) / f"seed{s}" / f"best-{KEPT_BY_STRICT_DICE}.pt", {**o, "loss": "dice_ce"},
-                        region) for region in (0.0, REGION_FILTER) for s in seeds]
-    steps = [("the study's choice", "base", base), ("+ Dice + cross-entropy loss", "loss", trained),
-             ("+ weights kept by validation strict Dice", "checkpoint", rescored[:len(seeds)]),
-             (f"+ classes under {REGION_FILTER:.0%} of a frame dropped", "filter", rescored[len(seeds):])]
-    rows = [{"step": name, "change": change, **{split: experiment.spreads([m[split] for m in runs])
-                                                for split in ("validation", "test")}} for name, change, runs in steps]
-    atomic.write_json(rows, Path(out) / "ablation.json")
-    atomic.write_text(cli.markdown_table([{"step": r["step"], **{
-        f"{split} present-class Dice": stats.describe(r[split]["mean_present_instrument_dice"])
-        for split in ("validation", "test")}} for r in rows]), Path(out) / "ablation.md")
-    return rows
-
-
-def rescore(data: str | Path, checkpoint: Path, o: dict, min_region: float) -> dict:
-    """The validation and test evaluations of a checkpoint's weights, small class regions dropped below
-    ``min_region``."""
+def evaluate_checkpoint(data: str | Path, checkpoint: Path, o: dict, splits: tuple[str, ...]) -> tuple[UNet, dict, dict]:
+    """A checkpoint's model, its datasets of ``splits`` (at the model's input size) and their scores with
+    ``o``'s loss, TTA and min_region: (model, split -> dataset, split -> scores)."""
     runtime = setup_runtime(o["device"], o["precision"], o["threads"])
     model, meta = load_segmentation_model(checkpoint, runtime.device)
-    return {split: evaluate_split(model, EndoSegDataset(data, split, meta["input_size"]), runtime, o["batch_size"],
-                                  segmentation_loss(o), o["tta"], min_region) for split in ("validation", "test")}
+    sets = {split: EndoSegDataset(data, split, meta["input_size"]) for split in splits}
+    return model, sets, {split: evaluate_split(model, ds, runtime, o["batch_size"], segmentation_loss(o), o["tta"],
+                                               o["min_region"]) for split, ds in sets.items()}
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
@@ -300,9 +230,7 @@ def parser() -> cli.ArgumentParser:
 
 def summarize(metrics: dict) -> str:
     test = metrics.get("test")
-    if test is None:
-        return "no test scores (no epoch finished, or the test split was not used)"
-    return (f"test: strict Dice {test['mean_present_instrument_dice']:.3f} over the instrument classes present "
+    return "no test scores (no epoch finished, or the test split was not used)" if test is None else (f"test: strict Dice {test['mean_present_instrument_dice']:.3f} over the instrument classes present "
             f"({test['absent_predicted_share']:.2%} of the pixels predicted as absent classes), assignment Dice "
             f"{test['assignment_dice']:.3f}")
 
@@ -313,10 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     rungs, study = options.pop("rungs"), options.pop("sweep")
     if rungs and not study:
         p.error("--rungs needs --sweep")
-    if study:
-        experiment.run_cli(functools.partial(sweep, rungs=rungs), data, out, options, None, summarize)
-    else:
-        experiment.run_cli(train, data, out, options, seeds, summarize)
+    experiment.run_cli(functools.partial(sweep, rungs=rungs) if study else train, data, out, options,
+                       None if study else seeds, summarize)
 
 
 if __name__ == "__main__":

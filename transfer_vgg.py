@@ -10,8 +10,6 @@ with its last weights. Writes OUT/history.json|csv, curves.png, confusion.png, m
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VGG16_Weights, vgg16
+from torchvision.models import vgg16
 
 from hw6 import experiment
 from hw6.augment import random_shift_flip
@@ -34,7 +32,7 @@ CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", 
                "Ankle boot"]  # torchvision's FashionMNIST.classes
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
-IMAGENET_SHA256_PREFIX, MIN_SIDE = "397923af", 32  # torchvision's vgg16-397923af.pth; VGG16 halves a side 5 times
+MIN_SIDE = 32  # VGG16 halves a side 5 times
 # Per mode: epochs, batch size, Adam learning rate, image size. Pre-trained modes see 64x64: ImageNet
 # features need some resolution, and 224x224 costs 12x more than a 2-core CPU can spend.
 MODE_DEFAULTS = {
@@ -64,11 +62,11 @@ def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]
     description of the weights: ``imagenet_official`` says whether the file's SHA-256 is torchvision's."""
     if not pretrained:
         return vgg16(weights=None, num_classes=10), {"weights": "random init"}
-    path = Path(weights) if weights is not None else torchvision_weights_file()
+    path = Path(weights) if weights is not None else fetch_data.vgg16_imagenet_weights()
     if not path.is_file():
         raise DataError(f"{path}: weights file not found")
-    sha256 = file_sha256(path)
-    official = sha256.startswith(IMAGENET_SHA256_PREFIX)
+    sha256 = fetch_data.file_sha256(path)
+    official = sha256.startswith(fetch_data.IMAGENET_SHA256_PREFIX)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
@@ -80,39 +78,8 @@ def load_vgg16(pretrained: bool, weights: Path | None) -> tuple[nn.Module, dict]
         raise DataError(f"{path.name}: not a VGG16 state dict") from None
     model.classifier[6] = nn.Linear(4096, 10)
     print(f"weights {path.name}: SHA-256 {sha256[:12]}... {'matches' if official else 'does NOT match'} torchvision's "
-          f"{IMAGENET_SHA256_PREFIX}")
+          f"{fetch_data.IMAGENET_SHA256_PREFIX}")
     return model, {"weights": path.name, "sha256": sha256, "imagenet_official": official}
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, computed once per unchanged file (the 528 MB weights are checked before a run
-    takes its folder and again when they are loaded)."""
-    stat = path.stat()
-    return _sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=8)
-def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def torchvision_weights_file() -> Path:
-    """torchvision's cached vgg16-397923af.pth, downloaded first when absent (its hash checked by the download),
-    refused (one line) unless its SHA-256 starts with the prefix in its name: a replaced file is never read."""
-    url = VGG16_Weights.IMAGENET1K_V1.url
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(path), hash_prefix=IMAGENET_SHA256_PREFIX, progress=False)
-        except Exception as exc:
-            raise DataError(f"ImageNet VGG16 weights unavailable (not in torchvision's cache and the download failed: "
-                            f"{type(exc).__name__}); fetch {url} where a network is, then pass --weights PATH") from None
-    sha256 = file_sha256(path)
-    if not sha256.startswith(IMAGENET_SHA256_PREFIX):
-        raise DataError(f"{path}: SHA-256 {sha256[:12]}... is not torchvision's {IMAGENET_SHA256_PREFIX}: a damaged "
-                        f"or replaced file; delete it, or pass --weights PATH to use it anyway")
-    return path
 
 
 class FrozenThenTrainable(nn.Module):
@@ -203,7 +170,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     o = resolve_options(**options)
     fashion = [load_fashion_mnist(fetch_data.fashion_mnist(data), train=split)  # read before --overwrite clears
                for split in (True, False)]
-    weights_path = None if o["mode"] == "scratch" else Path(o["weights"] or torchvision_weights_file())
+    weights_path = None if o["mode"] == "scratch" else Path(o["weights"] or fetch_data.vgg16_imagenet_weights())
     run = experiment.start("vgg16", data, out, o)
     size, mode = o["image_size"], o["mode"]
     train_set, test_set = (TensorItems(*(t[:limit] for t in split)) for split, limit in zip(fashion, (o["limit"],

@@ -222,7 +222,7 @@ def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, 
 
 
 def ablation(summary: dict, out: Path, key: str, folder: str, rows: list[dict], base: str) -> dict:
-    """Records 1(c)'s recipe ablation (``train_segmentation.recipe_ablation``'s rows, trained into OUT/folder
+    """Records 1(c)'s recipe ablation (``recipe_ablation.run``'s rows, trained into OUT/folder
     over the seeds of the runs in OUT/base its steps start from) and draws the validation strict Dice per
     epoch of both sets of runs in OUT/folder/val_dice.png: the same quantity for every run, whatever its loss."""
     seeds = json.loads((out / folder / "seeds.json").read_text())

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from hw6 import experiment, train_segmentation
+from hw6 import experiment, recipe_ablation, train_segmentation
 from hw6.notebook import results
 from hw6.tools import bench
 
-SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "synthetic_endo.py",
-           "tools/predict.py", "tools/endovis2017.py", "tools/bench.py", "tools/run_notebook.py",
+SCRIPTS = ["train_segmentation.py", "train_colorization.py", "transfer_vgg.py", "label_efficiency.py", "recipe_ablation.py",
+           "synthetic_endo.py", "tools/predict.py", "tools/endovis2017.py", "tools/bench.py", "tools/run_notebook.py",
            "tools/fetch_data.py", "tools/full_run.py", "tools/baselines.py", "tools/publish.py", "notebook/report.py"]
 
 
@@ -31,8 +31,8 @@ def test_recipe_ablation_steps_over_seeds(synthetic_root, tmp_path):
     seeds = [0, 1]
     base = experiment.train_over_seeds(train_segmentation.train, synthetic_root, tmp_path / "base", seeds,
                                        epochs=3, batch_size=4, progress=False)["runs"]
-    rows = train_segmentation.recipe_ablation(synthetic_root, tmp_path / "recipe", base, seeds, epochs=3,
-                                              batch_size=4, progress=False)
+    rows = recipe_ablation.run(synthetic_root, tmp_path / "recipe", base, seeds, epochs=3, batch_size=4,
+                               progress=False)
     assert [r["step"] for r in rows] == ["the study's choice", "+ Dice + cross-entropy loss",
                                          "+ weights kept by validation strict Dice",
                                          "+ classes under 2% of a frame dropped"]
@@ -109,3 +109,14 @@ def test_the_same_flag_has_the_same_help_everywhere():
     shared = {flag: kinds for flag, kinds in helps.items() if flag in ("--data", "--out", "--epochs", "--lr", "--seed",
                                                                        "--device", "--precision", "--image-size")}
     assert shared and all(len(kinds) == 1 for kinds in shared.values()), shared
+
+
+def test_recipe_ablation_refuses_a_base_without_the_seeds_runs_before_any_training(synthetic_root, tmp_path, capsys):
+    (tmp_path / "base" / "seed0").mkdir(parents=True)
+    (tmp_path / "base" / "seed0" / "metrics.json").write_text(json.dumps({"test": {}}))
+    with pytest.raises(SystemExit) as exit_info:
+        recipe_ablation.main(["--data", str(synthetic_root), "--base", str(tmp_path / "base"), "--out",
+                              str(tmp_path / "out"), "--seeds", "0", "1", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(tmp_path / "base" / "seed1" / "metrics.json") in err and not (tmp_path / "out").exists()

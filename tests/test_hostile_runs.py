@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hw6.tools import predict
+from hw6.tools import fetch_data, predict
 from hw6.notebook import results
 from hw6 import synthetic_endo
 from hw6 import train_colorization
@@ -366,7 +366,7 @@ def test_a_pickle_in_torchvisions_weights_cache_never_runs(tmp_path, monkeypatch
         # a file whose SHA-256 does match is read (tensors only) and recorded as torchvision's
         state = cache / "vgg16-397923af.pth"
         torch.save(__import__("torchvision").models.vgg16().state_dict(), state)
-        monkeypatch.setattr(transfer_vgg, "IMAGENET_SHA256_PREFIX", hashlib.sha256(state.read_bytes()).hexdigest()[:8])
+        monkeypatch.setattr(fetch_data, "IMAGENET_SHA256_PREFIX", hashlib.sha256(state.read_bytes()).hexdigest()[:8])
         _, info = load_vgg16(True, None)
         assert info["imagenet_official"] is True and info["weights"] == "vgg16-397923af.pth"
     finally:

@@ -19,9 +19,8 @@ from hw6 import train_segmentation
 from conftest import ROOT
 from hw6.datasets import EndoSegDataset
 from hw6.engine import CheckpointError, read_history, setup_runtime
-from hw6.inference import evaluate_split, predict
+from hw6.inference import evaluate_split, load_pretrained, predict
 from hw6.tools.predict import predict_files
-from hw6.train_segmentation import load_pretrained
 from hw6.unet import UNet
 
 SEG_FILES = ["history.json", "history.csv", "best.pt", "last.pt", "metrics.json", "loss.png", "predictions.png",

@@ -6,10 +6,12 @@ and checks every file against the digest of the copy this project was developed 
 The archive is unpacked outside the repository (default ``~/hw6-data/endo-real``). The digest covers every
 frame, mask, grey image and mapping.json (sha256 of each file, listed in path order), so a changed, missing or
 extra file is found; macOS ``.DS_Store`` and ``Icon\\r`` files are not data and are left out of it. Offline, it says
-what to do instead.
+what to do instead. The other downloads live here too: Fashion-MNIST (``fashion_mnist``) and torchvision's
+ImageNet VGG16 weights (``vgg16_imagenet_weights``), each refused in one line when it cannot be had.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import sys
@@ -17,6 +19,8 @@ import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
+
+import torch
 
 from hw6.datasets import FASHION_IDX_FILES
 from hw6.kit import cli
@@ -27,6 +31,7 @@ COMMIT = "f59ed8c79e85a30dde429ff84d870bf4c8696464"
 ARCHIVE_URL = f"{REPOSITORY}/archive/{COMMIT}.zip"
 DIGEST = "d3233a6a80f763107305b5c8a8c8f653bc849a619878c273d67fda96c1ecff1b"  # of shared/data/endo-real, 4069 files
 DEFAULT_OUT = Path.home() / "hw6-data"
+IMAGENET_SHA256_PREFIX = "397923af"  # torchvision's vgg16-397923af.pth
 
 
 def data_files(root: Path) -> list[Path]:
@@ -107,6 +112,39 @@ def fashion_mnist(root: str | Path) -> Path:
         raise DataError(f"{root / 'FashionMNIST' / 'raw'}: Fashion-MNIST not found and its download failed "
                         f"({type(exc).__name__}); put {', '.join(FASHION_IDX_FILES)} (or their .gz) there") from None
     return root
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, computed once per unchanged file (the 528 MB weights are checked before a run
+    takes its folder and again when they are loaded)."""
+    stat = path.stat()
+    return _sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def vgg16_imagenet_weights() -> Path:
+    """torchvision's cached vgg16-397923af.pth, downloaded first when absent (its hash checked by the download),
+    refused (one line) unless its SHA-256 starts with the prefix in its name: a replaced file is never read."""
+    from torchvision.models import VGG16_Weights
+
+    url = VGG16_Weights.IMAGENET1K_V1.url
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=IMAGENET_SHA256_PREFIX, progress=False)
+        except Exception as exc:
+            raise DataError(f"ImageNet VGG16 weights unavailable (not in torchvision's cache and the download failed: "
+                            f"{type(exc).__name__}); fetch {url} where a network is, then pass --weights PATH") from None
+    sha256 = file_sha256(path)
+    if not sha256.startswith(IMAGENET_SHA256_PREFIX):
+        raise DataError(f"{path}: SHA-256 {sha256[:12]}... is not torchvision's {IMAGENET_SHA256_PREFIX}: a damaged "
+                        f"or replaced file; delete it, or pass --weights PATH to use it anyway")
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
