@@ -33,7 +33,7 @@ report: $(STAMP)
 bench: $(STAMP)
 	$(PY) tools/bench.py --quick --precision-seeds 0 1 2 --json docs/bench-cpu.json
 	$(PY) tools/bench.py --render docs/bench-*.json --out docs/BENCHMARKS.md \
-	  --runs $(wildcard results/*-full*/metrics.json results/*/seeds.json results/dice-reading/*/seeds.json)
+	  --runs $(wildcard results/*-full*/metrics.json results/*-seeds-*/seeds.json results/dice-reading/*/seeds.json)
 
 # The prepared GPU command (tools/full_run.py): the notebook at the assignment's settings, then the benchmark.
 full: $(STAMP)

@@ -93,12 +93,7 @@ def test_bench_measures_a_tiny_case(synthetic_root):
     figures = bench.bench_segmentation_training(synthetic_root, runtime, 2, 1, 1, compiled=False, allocator=False)
     assert figures["seg_train_images_per_s"] > 0 and figures["seg_baseline_train_images_per_s"] > 0
     assert figures["seg_frame_size"] == [64, 80] and figures["seg_flops_per_image"] > 1e8
-    peak = bench.matmul_peak(runtime, repeats=1, rounds=1)
-    concurrent = bench.bench_concurrent(synthetic_root, "cpu", 2, 2, 1, 1, peak)
-    assert concurrent["concurrent_trainings"] == 2 and concurrent["concurrent_train_images_per_s"] > 0
-    # Only positive: the "peak" is torch's matmul, and on an AMD EPYC MKL's matmul (about 214 GFLOP/s on 2 threads)
-    # is slower than oneDNN's convolutions, so the fraction can exceed 1 there.
-    assert concurrent["concurrent_roofline_fraction"] > 0
+    assert bench.matmul_peak(runtime, repeats=1, rounds=1) > 0
 
 
 def test_an_interrupted_set_of_seeds_resumes_each_seed_where_it_stopped(synthetic_root, tmp_path):

@@ -17,7 +17,6 @@ rate annealed over its epochs by default; see precision_check). With
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import resource
@@ -25,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -215,37 +213,6 @@ def bench_inference(data: Path, runtime: Runtime, batch: int, warmup: int, steps
     return batch / time_steps(step, endless(lambda: loader), warmup, steps)
 
 
-def _concurrent_worker(data: str, device: str, batch: int, warmup: int, steps: int, threads: int, start) -> float:
-    """One of ``bench_concurrent``'s processes: waits for the others, then times ``steps`` training steps."""
-    if threads:
-        torch.set_num_threads(threads)
-    runtime = setup_runtime(device)
-    train = EndoSegDataset(data, "train").to(runtime.device)
-    loader = InMemoryLoader(train, batch, shuffle=True)
-    step = our_training_step(train.num_classes, runtime, False)
-    batches = endless(lambda: loader)
-    for _ in range(warmup):
-        step(next(batches))
-    start.wait()
-    return time_steps(step, batches, 0, steps) * steps
-
-
-def bench_concurrent(data: Path, device: str, workers: int, batch: int, warmup: int, steps: int, peak: float) -> dict:
-    """``workers`` independent trainings at once on one device, each in its own process with its data on the
-    device, as the notebook runs seeds, sweep points and label-efficiency runs (experiment.run_jobs): their
-    aggregate images/s, and its achieved FLOP/s over the matmul peak."""
-    context = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers) if device == "cpu" or not torch.cuda.is_available() else 0
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        start = manager.Barrier(workers)
-        seconds = list(pool.map(_concurrent_worker, *zip(*[(str(data), device, batch, warmup, steps, threads, start)
-                                                           for _ in range(workers)])))
-    images_per_s = workers * batch * steps / max(seconds)
-    flops = count_training_flops(UNet(3, 8), *EndoSegDataset(data, "train").batch(torch.tensor([0])))
-    return {"concurrent_trainings": workers, "concurrent_train_images_per_s": images_per_s,
-            "concurrent_roofline_fraction": flops * images_per_s / peak}
-
-
 def bench_dataset_reload(data: Path) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         previous = os.environ.get("HW6_CACHE_DIR")
@@ -315,7 +282,7 @@ def precision_check(device: str, workdir: Path, seeds: list[int], recipe: str = 
 def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_seeds: list[int],
         compiled: bool = False, save: Callable[[dict], None] = lambda result: None,
         precision_recipe: str = "assignment", precision_schedule: str = "cosine",
-        precision_only: bool = False, workers: int = 2) -> dict:
+        precision_only: bool = False) -> dict:
     """Every figure, in one process. ``save`` gets the figures so far after each part (``complete`` False
     until the last), so a run stopped early keeps what it measured. ``precision_only``: just the fp32/bf16
     comparison."""
@@ -360,7 +327,6 @@ def run(quick: bool, device: str, data: Path | None, fashion: Path | None, preci
             if fashion is not None:
                 limit, test_limit = (2000, 500) if quick else (10000, 2000)
                 measured(bench_vgg_cache(fashion, device, limit, test_limit, (32, 32)))
-            measured(bench_concurrent(data, device, workers, 10, warmup, steps, peak))
         if precision_seeds:
             measured(precision_check(device, workdir, precision_seeds, precision_recipe, precision_schedule))
         measured({"complete": True})
@@ -385,9 +351,6 @@ seg_compiled_train_images_per_s | segmentation training, torch.compile (images/s
 seg_compile_speedup | torch.compile speed-up over eager (training runs eager) | {:.2f}x
 seg_compile_seconds | torch.compile: first step, compilation included (s) | {:.0f}
 seg_infer_images_per_s | prediction (images/s, 256x320) | {:.2f}
-concurrent_trainings | independent trainings run at once on the device (the notebook's schedule) | {}
-concurrent_train_images_per_s | aggregate training images/s of those runs together | {:.2f}
-concurrent_roofline_fraction | their achieved FLOP/s over the matmul peak (target >= 0.3 on a GPU) | {:.3f}
 vgg_frozen_cached_s | 2(b) 10 epochs with the feature cache (s) | {:.1f}
 vgg_frozen_uncached_s | 2(b) 10 epochs with --no-cache (s) | {:.1f}
 vgg_frozen_cache_speedup | feature-cache speed-up (target >= 8) | {:.1f}x
@@ -410,56 +373,12 @@ bench_wall_s | whole benchmark wall time (s) | {:.0f}
 """.strip().splitlines()]
 
 
-FOOTER = """## GPU notes
-
-- **Data on the GPU machine.** The earlier GPU runs read a copy of `../shared/data/endo-real`'s `segmentation/`
-  split and `mapping.json` only; `docs/GPU.md` says how the full-profile command runs without network.
-- **Two H200 tables.** The first was measured with per-image torchvision augmentation: on the GPU those calls
-  launch hundreds of small kernels per batch and took most of a training step
-  (`docs/gpu-step-profile-h200.txt`), so augmentation now runs on the whole batch at once (`augment.py`). The
-  second table is the same command after that change.
-- **fp32 on the GPU is not repeatable run to run**: the two tables ran the same precision check with the same
-  seeds and their fp32 rows differ (cuDNN picks its algorithms per run), while bf16 repeated.
-- **`torch.compile`** helps a little on the GPU but not on the CPU, so training runs eager everywhere.
-- **Not measured yet: the full-profile notebook on a GPU** (target: under 8 minutes on one H100) and the
-  aggregate throughput of its concurrent schedule (`concurrent_*` rows; target 0.3 of the matmul peak). No
-  session has had a GPU since the prepared command and the concurrent schedule were written.
-- **The CPU tables were measured on a 2-core AMD EPYC with AVX512-BF16** (bf16 autocast). A later session ran on a
-  2-core AMD EPYC without it (AVX2 only): there `--precision auto` trains in fp32, at about 2.4 s per 128x160
-  batch of 10 (about 72 s per epoch of the 300 course frames), and the long runs of that session say so.
-
-## How the ratios are made
-
-Rates on a shared 2-core CPU move by several percent from one run to the next, so a figure near its target
-(the roofline fraction, the speed-up) can land on either side of it in another run; quick mode times 12
-training steps per side to keep that spread down.
-
-`seg_speedup_vs_baseline` times the same U-Net trained two ways in one process: ours (uint8 frames decoded
-once and held in memory, batched by index, flips and colour jitter on whole batches of tensors, `F.one_hot`
-inside the Dice loss, channels_last, bf16 autocast, fused Adam, and on a CPU freed memory kept in the
-process, `engine.keep_freed_memory`) and the starter code's (PIL decode of both files on every access, a
-one-hot built with Python loops over `np.unique`, sigmoid output, fp32, default memory format, plain Adam,
-glibc's default allocator settings). The allocator setting cannot be undone inside a process, so the
-baseline and ours without it are timed first; `seg_allocator_speedup` is that setting's share.
-
-**Precision.** The fp32-vs-bf16 check trains the quick 1(a) (Dice loss, 15 epochs at 128x160, the quick
-synthetic data) once per precision and seed and compares the means over seeds. Rounding changes a trajectory
-from the first step, and fifteen epochs are far from convergence: at 1(a)'s constant learning rate (schedule
-"none") the strict score still swings from epoch to epoch when the run stops, so the difference says where
-two trajectories happened to stop more than what the precision costs. With the learning rate annealed to 0
-over the same epochs (schedule "cosine", the default since the H200 tables were made) both runs end settled
-and the difference measures the precision. The notebook's 1(a) keeps the assignment's constant rate. CPU
-training is deterministic, so a rerun repeats every per-seed value.
-
-`seg_roofline_fraction` divides the achieved training FLOP/s (FlopCounterMode's count of one forward +
-backward, times images/s) by the matrix-multiply peak measured in the same run and precision; on a GPU that
-peak comes from 8192-square products, which batch-10 U-Net layers are far too small to approach.
-"""
+NOTES = Path(__file__).with_name("bench_notes.md")  # the notes under the tables, written by hand
 
 
 def long_run_row(path: Path) -> list[str]:
-    """A row of the long-runs table from a run's own output: a metrics.json (experiment.py's schema) or the
-    seeds.json of a configuration trained over seeds."""
+    """A row of the long-runs table from a run's own output: a VGG16 run's metrics.json or the seeds.json of a
+    segmentation configuration trained over seeds."""
     m = json.loads(path.read_text())
     o, fit = m["options"], m.get("fit")
     size = "x".join(map(str, o["image_size"])) if o.get("image_size") else "256x320"
@@ -472,14 +391,6 @@ def long_run_row(path: Path) -> list[str]:
                 f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']}{extra} "
                 f"--image-size {size} --epochs {o['epochs']} --seeds {' '.join(map(str, m['seeds']))}`"]
     incomplete = "" if fit["complete"] else " (INCOMPLETE)"
-    if m["experiment"] == "segmentation":
-        test = m["test"]
-        return [f"segmentation, recipe {o['recipe']}, augment {o['augment']}, {size}, batch {o['batch_size']}, lr "
-                f"{o['lr']:g}: {fit['epochs_run']} epochs ({fit['stop_reason']}; best epoch {fit['best_epoch']})",
-                m["data"]["name"], f"test strict mean instrument Dice {test['mean_instrument_dice']:.3f} (assignment "
-                                   f"Dice {test['assignment_dice']:.3f}){incomplete}",
-                f"{fit['train_seconds']:.0f} s training, {m['wall_seconds']:.0f} s in all", m["device"],
-                f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']}`"]
     d = m["details"]
     schedule = f" --scheduler {o['scheduler']}" if o["scheduler"] != "none" else ""
     return [f"VGG16 `{o['mode']}`, {d['train_images']:,} train / {d['test_images']:,} test images at {size}, "
@@ -518,7 +429,7 @@ def render(results: list[dict], runs: list[Path] = ()) -> str:
         lines += ["## Long training runs", "", "Read from each run's own output file; DATA is the data root named.", "",
                   "| run | data | result | time | device | command |", "|---|---|---|---|---|---|"]
         lines += ["| " + " | ".join(long_run_row(p)) + " |" for p in runs] + [""]
-    return "\n".join(lines) + "\n" + FOOTER
+    return "\n".join(lines) + "\n" + NOTES.read_text()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -529,8 +440,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, help="segmentation data root (default: ../shared/data/endo-real "
                                                   "if present, else a small synthetic set)")
     parser.add_argument("--fashion-data", type=Path, help="Fashion-MNIST root (default: ../shared/data if present)")
-    parser.add_argument("--concurrent", type=cli.positive_int, default=2,
-                        help="independent trainings timed together on the device (default 2)")
     parser.add_argument("--precision-seeds", type=cli.non_negative_int, nargs="*", default=[0], metavar="SEED",
                         help="seeds of the fp32-vs-bf16 Dice runs (default 0; none: skip)")
     parser.add_argument("--precision-recipe", choices=list(train_segmentation.RECIPES), default="assignment",
@@ -555,8 +464,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--precision-only needs --precision-seeds")
     save = (lambda result: atomic.write_json(result, args.json)) if args.json else (lambda result: None)
     cli.main(lambda: print(json.dumps(run(args.quick, args.device, data, fashion, args.precision_seeds, args.compile,
-                                          save, args.precision_recipe, args.precision_schedule, args.precision_only,
-                                          args.concurrent), indent=2)))
+                                          save, args.precision_recipe, args.precision_schedule, args.precision_only),
+                                          indent=2)))
 
 
 if __name__ == "__main__":
