@@ -161,6 +161,7 @@ def stale(key: str, summary: dict) -> str:
 
 
 def label(key: str) -> str:
+    """"1a" (or "1c_recipe") -> "1(a)" ("1(c)")."""
     return f"{key[0]}({key[1]})"
 
 
@@ -194,12 +195,17 @@ def answer(key: str, summary: dict, width: int | None = None) -> str:
     if e is None:
         text = NOT_IN_THIS_RUN.get(key, "Not run in this execution of the notebook.")
     elif e.get("status") == "not run":
-        text = vgg_setup(e) + "\nNot run here: " + e["reason"].split(" (")[0].split(";")[0] + "."
+        text = vgg_setup(e) + "\nNot run here: " + not_run_reason(e) + "."
     else:
         text = ANSWERS[key](e, summary) + stale(key, summary)
     if width is None:
         return text
     return "\n".join(textwrap.fill(paragraph, width) for paragraph in text.split("\n"))
+
+
+def not_run_reason(e: dict) -> str:
+    """Why a section did not run, in words: its own recorded reason, without the details."""
+    return e["reason"].split(" (")[0].split(";")[0]
 
 
 NOT_IN_THIS_RUN = {"1e_label_efficiency": "Not run in this profile (its label_fractions are empty; the full "

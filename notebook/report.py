@@ -26,7 +26,7 @@ from hw6.engine import read_history  # noqa: E402
 from hw6.kit import atomic, cli, stats  # noqa: E402
 from hw6.kit import figures as figures_kit  # noqa: E402
 from hw6.notebook import answers  # noqa: E402
-from hw6.notebook.answers import f3  # noqa: E402
+from hw6.notebook.answers import count, f3, label  # noqa: E402
 from hw6.notebook.results import slopes  # noqa: E402
 
 TITLES = {"1a": "1(a) U-Net segmentation with the Dice loss", "1b": "1(b) Data augmentation",
@@ -108,11 +108,6 @@ def outside_runs(key: str, summary: dict, results: Path) -> list[dict]:
     return found
 
 
-def count(n: int, word: str) -> str:
-    """3, "epoch" -> "3 epochs"; 1 -> "1 epoch"."""
-    return f"{n:,} {word}{'s' * (n != 1)}"
-
-
 def score_cells(t: dict) -> list[str]:
     """A segmentation row's cells: strict Dice over the classes present (range), absent-class pixels, the
     assignment's Dice."""
@@ -128,7 +123,7 @@ def notebook_rows(summary: dict) -> list[list[str]]:
     """The title page's table: this notebook's own runs, all at the profile's one budget, with how each ended."""
     rows = [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Stopped early"]]
     for key in QUESTIONED:
-        e, short = summary["experiments"].get(key), TITLES[key].split(" ")[0]
+        e, short = summary["experiments"].get(key), label(key)
         if not e or e.get("status") != "done":
             rows.append([short, "", "", "", "", "not run" if not e or e.get("status") == "not run" else "incomplete"])
         elif e["kind"] == "vgg":
@@ -166,7 +161,7 @@ def longer_rows(summary: dict, results: Path) -> list[list[str]]:
     rows = [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Budget"]]
     for key in QUESTIONED:
         for run in outside_runs(key, summary, results):
-            short = TITLES[key].split(" ")[0]
+            short = label(key)
             if "accuracy" in run["test"]:
                 rows.append([short, "", "", "", f"{run['test']['accuracy']:.1%}", run["budget"]])
             else:
@@ -178,7 +173,7 @@ def per_class_rows(summary: dict) -> list[list[str]] | None:
     seg = [(k, e) for k, e in summary["experiments"].items() if e.get("kind") == "segmentation"]
     if not seg:
         return None
-    rows = [["Class"] + [f"{TITLES[k].split(' ')[0]} Dice / IoU" for k, _ in seg]]
+    rows = [["Class"] + [f"{label(k)} Dice / IoU" for k, _ in seg]]
     for i, name in enumerate(seg[0][1]["class_names"]):
         rows.append([name.replace("_", " ")] + [f"{f3(e['test']['dice_per_class'][i]['mean'], 2)} / "
                                                 f"{f3(e['test']['iou_per_class'][i]['mean'], 2)}" for _, e in seg])
@@ -235,13 +230,8 @@ def overview(summary: dict) -> str:
         if ex.get(key, {}).get("status") == "done" and ex.get(base, {}).get("status") == "done":
             text.append(f"{what}: {verdict(ex[key], ex[base])}.")
     if ex.get("2b", {}).get("status") == "not run":
-        text.append("2(b) and 2(c) were not run: " + not_run_reason(ex["2b"]) + ".")
+        text.append("2(b) and 2(c) were not run: " + answers.not_run_reason(ex["2b"]) + ".")
     return " ".join(text)
-
-
-def not_run_reason(e: dict) -> str:
-    """Why a VGG section did not run, in words: its own recorded reason."""
-    return e["reason"].split(" (")[0].split(";")[0]
 
 
 def verdict(a: dict, b: dict) -> str:
@@ -313,7 +303,7 @@ def reference_answers(summary: dict) -> list[Block]:
         e = ex.get(key)
         if e and e.get("status") == "done":
             t = e["test"]
-            rows.append([TITLES[key].split(" ")[0], f"{REFERENCE[key]:.2f}", f3(t["assignment_dice_per_frame"]["mean"]),
+            rows.append([label(key), f"{REFERENCE[key]:.2f}", f3(t["assignment_dice_per_frame"]["mean"]),
                          f3(t["assignment_dice"]["mean"]), f3(t["mean_present_instrument_dice"]["mean"])])
     nothing = summary.get("baselines", {}).get("segmentation")
     if nothing and len(rows) > 1:
@@ -321,7 +311,7 @@ def reference_answers(summary: dict) -> list[Block]:
                      f3(nothing["assignment_dice"]), f3(nothing["mean_present_instrument_dice"])])
     vgg = []
     for key in ("2a", "2b", "2c"):
-        e, name = ex.get(key), TITLES[key].split(" ")[0]
+        e, name = ex.get(key), label(key)
         if not e or e.get("status") != "done":
             vgg.append(f"{name} not run (reference {REFERENCE[key]:.1%})")
             continue
@@ -411,7 +401,7 @@ def per_class(summary: dict, results: Path, numbers: dict) -> list[Block]:
     present_classes = [c for c in range(1, len(names)) if c not in best["test"]["absent_classes"]]
     dice = {c: best["test"]["dice_per_class"][c]["mean"] for c in present_classes}
     weakest = sorted(present_classes, key=dice.get)[:2]
-    text = (f"Per class, the best run ({label_of(best_key)}) finds " +
+    text = (f"Per class, the best run ({label(best_key)}) finds " +
             " and ".join(f"{names[c]} least well ({f3(dice[c], 2)})" if i == 0 else f"{names[c]} ({f3(dice[c], 2)})"
                          for i, c in enumerate(weakest)) + ".")
     metrics = results / best["dir"] / f"seed{best['seeds'][0]}" / "metrics.json"
@@ -461,12 +451,12 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
     for key, found in runs.items():
         for run in found:
             if "fits" in run:
-                text.append(f"{label_of(key)} at {run['budget']}. " +
+                text.append(f"{label(key)} at {run['budget']}. " +
                             answers.convergence(run["fits"], run["options"]["epochs"]))
-                figures.append((run["folder"], "loss.png", f"{label_of(key)} at {run['budget']}: training and "
+                figures.append((run["folder"], "loss.png", f"{label(key)} at {run['budget']}: training and "
                                 "validation loss per epoch, every seed."))
             else:
-                text.append(f"{label_of(key)} at {run['budget']}: a fixed schedule, no early stopping, and no "
+                text.append(f"{label(key)} at {run['budget']}: a fixed schedule, no early stopping, and no "
                             "epoch chosen on the test split.")
         if key == "2a":
             figures.append((found[-1]["folder"], "curves.png", f"2(a) at {found[-1]['budget']}: training loss, "
@@ -485,10 +475,6 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
                                ["train_loss", "val_loss"], "Dice loss", "Training and validation loss per seed", path)
         blocks.append(Block("figure", numbered(numbers, "Figure", caption), path=path.resolve()))
     return blocks
-
-
-def label_of(key: str) -> str:
-    return TITLES[key].split(" ")[0]
 
 
 def appendix(summary: dict, results: Path) -> list[Block]:

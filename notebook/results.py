@@ -24,7 +24,7 @@ from hw6.datasets import ColorizationDataset, DataError, EndoSegDataset, check_r
 from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import DeviceUnavailable
-from hw6.notebook.answers import DEPENDS
+from hw6.notebook.answers import DEPENDS, label
 
 # The generated default data of each profile, used only when no DATA_ROOT is given (counts and stored size).
 SYNTHETIC = {
@@ -245,11 +245,6 @@ def kept_epochs(folder: Path, seeds: list[int]) -> dict[str, list[int]]:
         for monitor, epoch in json.loads((folder / f"seed{seed}" / "metrics.json").read_text())["fit"]["kept_epochs"].items():
             kept.setdefault(monitor, []).append(epoch)
     return kept
-
-
-def label(key: str) -> str:
-    """"1a" -> "1(a)"."""
-    return f"{key[0]}({key[1]})"
 
 
 def note(record: dict) -> str:
