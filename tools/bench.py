@@ -390,6 +390,9 @@ def long_run_row(path: Path) -> list[str]:
                 " / ".join(f"{t / 60:.0f}" for t in m["train_seconds"]) + " min per seed", m["device"],
                 f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']}{extra} "
                 f"--image-size {size} --epochs {o['epochs']} --seeds {' '.join(map(str, m['seeds']))}`"]
+    if m["experiment"] != "vgg16":
+        raise cli.UsageError(f"--runs {path}: a single {m['experiment']} run; give a VGG16 run's metrics.json or a "
+                             "seed set's seeds.json")
     incomplete = "" if fit["complete"] else " (INCOMPLETE)"
     d = m["details"]
     schedule = f" --scheduler {o['scheduler']}" if o["scheduler"] != "none" else ""
