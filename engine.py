@@ -601,8 +601,7 @@ def _keep_if_best(state: _State, improved: bool, value: float, epoch: int, model
     if config.restore_best:  # otherwise the best weights are never used: skip the copy and the file
         state.best_state, state.best_eval = copy.deepcopy(unwrap(model).state_dict()), state.last_eval
         if runtime.is_main:
-            atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": state.best_state, "epoch": epoch,
-                               "evaluation": asdict(state.last_eval)}, Path(config.out) / "best.pt")
+            _save(Path(config.out) / "best.pt", config, meta, state.best_state, epoch, state.last_eval)
 
 
 def _keep_also(state: _State, epoch: int, model: torch.nn.Module, config: FitConfig, runtime: Runtime,
@@ -614,21 +613,26 @@ def _keep_also(state: _State, epoch: int, model: torch.nn.Module, config: FitCon
         if best is None or sign * value < sign * best[0]:
             state.also_kept[name] = [value, epoch]
             if runtime.is_main:
-                atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": unwrap(model).state_dict(),
-                                   "epoch": epoch, "evaluation": asdict(state.last_eval)},
-                                  Path(config.out) / f"best-{name}.pt")
+                _save(Path(config.out) / f"best-{name}.pt", config, meta, unwrap(model).state_dict(), epoch,
+                      state.last_eval)
 
 
 def _save_last(state: _State, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                scheduler, config: FitConfig, meta: dict) -> None:
-    atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": unwrap(model).state_dict(),
-                       "optimizer": optimizer.state_dict(),
-                       "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": epoch,
-                       "history": state.history, "early_stopping": (state.best_value, state.best_epoch, state.bad_epochs),
-                       "also_kept": state.also_kept,
-                       "evaluation": asdict(state.last_eval), "rng": rng_state()}, Path(config.out) / "last.pt")
+    _save(Path(config.out) / "last.pt", config, meta, unwrap(model).state_dict(), epoch, state.last_eval,
+          optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict() if scheduler is not None else None,
+          history=state.history, early_stopping=(state.best_value, state.best_epoch, state.bad_epochs),
+          also_kept=state.also_kept, rng=rng_state())
     FOLDERS.saved_epoch = epoch
     write_history(state.history, Path(config.out))
+
+
+def _save(path: Path, config: FitConfig, meta: dict, weights: dict, epoch: int, evaluation: Evaluation,
+          **resume_state) -> None:
+    """A checkpoint (the module docstring's layout): best.pt and best-<monitor>.pt hold the weights,
+    last.pt also ``resume_state``."""
+    atomic.save_torch({"meta": {"kind": config.kind, **meta}, "model": weights, "epoch": epoch,
+                       "evaluation": asdict(evaluation), **resume_state}, path)
 
 
 def _restore(state: _State, config: FitConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
