@@ -690,10 +690,7 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 def update_readme(results: Path, readme: Path) -> None:
     """Rewrites the README's results block from summary.json (between the two marker comments)."""
-    summary = read_summary(results)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise cli.UsageError(f"{readme}: no {README_START} ... {README_END} block to fill")
+    summary, text = read_summary(results), readme_text(readme)
     seg = next((e for e in summary["experiments"].values() if e.get("kind") == "segmentation"), None)
     absent = answers.absent_names(seg) if seg else "none"
     absent = (f" The test masks hold no pixel of {absent}: the strict Dice is each seed's mean over the instrument "
@@ -713,6 +710,16 @@ def update_readme(results: Path, readme: Path) -> None:
     atomic.write_text(text[:start] + block + text[end:], readme)
 
 
+def readme_text(readme: Path) -> str:
+    """The README to fill; one line when it is missing or has no results block."""
+    if not readme.is_file():
+        raise cli.UsageError(f"--readme {readme}: no such file")
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise cli.UsageError(f"{readme}: no {README_START} ... {README_END} block to fill")
+    return text
+
+
 def read_summary(results: Path) -> dict:
     path = Path(results) / "summary.json"
     if not path.is_file():
@@ -730,6 +737,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def body() -> None:
+        if args.readme:
+            readme_text(args.readme)  # refused before the report is built
         print(f"wrote {build(args.results, args.pdf, args.plots, args.pages)}")
         if args.readme:
             update_readme(args.results, args.readme)

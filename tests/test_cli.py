@@ -120,3 +120,13 @@ def test_recipe_ablation_refuses_a_base_without_the_seeds_runs_before_any_traini
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
     assert str(tmp_path / "base" / "seed1" / "metrics.json") in err and not (tmp_path / "out").exists()
+
+
+def test_report_refuses_a_missing_readme_before_writing_anything(tmp_path, capsys):
+    from hw6.notebook import report
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--results", str(ROOT / "results"), "--pdf", str(tmp_path / "r.pdf"), "--plots",
+                     str(tmp_path / "plots"), "--readme", str(tmp_path / "README.md")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--readme {tmp_path / 'README.md'}" in err and not list(tmp_path.iterdir())
