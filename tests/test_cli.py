@@ -130,3 +130,16 @@ def test_report_refuses_a_missing_readme_before_writing_anything(tmp_path, capsy
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"--readme {tmp_path / 'README.md'}" in err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad", [["--render", "missing.json"], ["--render", "good.json", "--runs", "notes.md"]])
+def test_bench_render_names_an_unreadable_file_in_one_line(bad, tmp_path, monkeypatch, capsys):
+    (tmp_path / "good.json").write_text(json.dumps({"machine": "m", "device": "cpu", "cores": 2, "torch": "2",
+                                                    "python": "3", "seg_data": "d", "command": "c"}))
+    (tmp_path / "notes.md").write_text("# not JSON\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(bad + ["--out", "BENCHMARKS.md"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{bad[-2]} {bad[-1]}: cannot read it as JSON" in err and not (tmp_path / "BENCHMARKS.md").exists()

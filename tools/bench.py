@@ -376,10 +376,17 @@ bench_wall_s | whole benchmark wall time (s) | {:.0f}
 NOTES = Path(__file__).with_name("bench_notes.md")  # the notes under the tables, written by hand
 
 
+def read_json(path: Path, flag: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise cli.UsageError(f"{flag} {path}: cannot read it as JSON ({exc.__class__.__name__})") from None
+
+
 def long_run_row(path: Path) -> list[str]:
     """A row of the long-runs table from a run's own output: a VGG16 run's metrics.json or the seeds.json of a
     segmentation configuration trained over seeds."""
-    m = json.loads(path.read_text())
+    m = read_json(path, "--runs")
     o, fit = m["options"], m.get("fit")
     size = "x".join(map(str, o["image_size"])) if o.get("image_size") else "256x320"
     if "seeds" in m:  # experiment.train_over_seeds: one segmentation configuration over several seeds
@@ -458,9 +465,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="with --render: the Markdown file")
     args = parser.parse_args(argv)
     if args.render:
-        text = render([json.loads(p.read_text()) for p in args.render], args.runs)
-        atomic.write_text(text, args.out) if args.out else print(text)
-        return
+        def write_markdown() -> None:
+            text = render([read_json(p, "--render") for p in args.render], args.runs)
+            atomic.write_text(text, args.out) if args.out else print(text)
+        cli.main(write_markdown)
     data = args.data or (REAL_ENDO if (REAL_ENDO / "segmentation").is_dir() else None)
     fashion = args.fashion_data or (REAL_FASHION if (REAL_FASHION / "FashionMNIST" / "raw").is_dir() else None)
     if args.precision_only and not args.precision_seeds:
