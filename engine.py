@@ -9,7 +9,8 @@ batches and two functions: ``train_loss(model, batch) -> scalar`` and ``evaluate
 Also here: the runtime (device, precision, torchrun ranks), checkpoints, and the output folder's checks.
 A checkpoint is a dict: ``meta`` (``kind``, the task; ``options``, every option of the run; and what the task
 adds, such as ``arch``, the model's constructor arguments), ``model`` (the state dict), ``epoch``,
-``evaluation``, and in last.pt also ``optimizer``, ``scheduler``, ``history``, ``early_stopping`` and ``rng``.
+``evaluation``, and in last.pt also ``optimizer``, ``scheduler``, ``history``, ``early_stopping``, ``also_kept``
+and ``rng``.
 """
 from __future__ import annotations
 

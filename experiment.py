@@ -380,20 +380,8 @@ def interrupted_words() -> str:
 
 def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, seeds: list[int] | None,
             summarize: Callable[[dict], str]) -> None:
-    """An experiment's command line after parsing: keeps freed memory on a CPU (``keep_freed_memory``, the one
-    process-wide setting), trains once or once per seed, prints a one-line summary per run, and exits with
-    0, 1 (a run incomplete) or 2 (bad input, one line)."""
-
-    def body() -> int:
-        keep_freed_memory()
-        try:
-            return train_once_or_over_seeds()
-        except EXPECTED_ERRORS:
-            undo_empty_folders()
-            raise
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.main turns it into cli.Terminated)
-            print(interrupted_words(), file=sys.stderr)
-            return 143 if isinstance(stop, cli.Terminated) else 130
+    """An experiment's command line after parsing (``guarded``): trains once or once per seed, prints a one-line
+    summary per run, and exits with 0, 1 (a run incomplete) or 2 (bad input, one line)."""
 
     def train_once_or_over_seeds() -> int:
         if seeds is None:
@@ -405,5 +393,24 @@ def run_cli(train: Callable[..., dict], data: Path, out: Path, options: dict, se
             print("\n".join(f"seed {s}: {summarize(m)}" for s, m in zip(seeds, runs)))
         return cli.finish(f"spread over seeds in {out / 'seeds.json'}", all(m["fit"]["complete"] for m in runs),
                           "a seed's run is incomplete", is_main_process())
+
+    guarded(train_once_or_over_seeds)
+
+
+def guarded(work: Callable[[], int]) -> None:
+    """Runs a training command's ``work`` (its exit status) under ``cli.main``: freed memory kept on a CPU
+    (``keep_freed_memory``, the one process-wide setting), folders it created empty removed on bad input, and
+    an interruption said in one line with the epoch each run keeps."""
+
+    def body() -> int:
+        keep_freed_memory()
+        try:
+            return work()
+        except EXPECTED_ERRORS:
+            undo_empty_folders()
+            raise
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.main turns it into cli.Terminated)
+            print(interrupted_words(), file=sys.stderr)
+            return 143 if isinstance(stop, cli.Terminated) else 130
 
     cli.main(body)

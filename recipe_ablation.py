@@ -1,12 +1,13 @@
 """Beside 1(c)'s study: what each change of our own recipe (train_segmentation.RECIPES["best"]) does, one step on
 top of the other, over seeds, from the runs of a configuration trained over the same seeds.
 
-    python train_segmentation.py --data ROOT --out runs/1c --seeds 0 1 2 --epochs 60      # the runs to start from
-    python recipe_ablation.py --data ROOT --base runs/1c --out runs/1c-recipe --seeds 0 1 2 --epochs 60
+    python train_segmentation.py --data ROOT --out runs/1c-base --seeds 0 1 2 --epochs 60   # the runs to start from
+    python recipe_ablation.py --data ROOT --base runs/1c-base --out runs/1c-recipe --seeds 0 1 2 --epochs 60
 
-The steps: the base runs; + Dice + cross-entropy loss (trained once per seed, keeping also the weights of the
-best validation strict Dice); + those weights; + instrument classes under 2% of a frame dropped. No step is
-chosen on the test split. Writes OUT/seed<s>/ (one segmentation run each), OUT/ablation.json and OUT/ablation.md.
+The steps: the base runs (in the notebook, the study's choice); + Dice + cross-entropy loss (trained once per
+seed, keeping also the weights of the best validation strict Dice); + those weights; + instrument classes under
+2% of a frame dropped. No step is chosen on the test split. Writes OUT/seed<s>/ (one segmentation run each),
+OUT/seeds.json, OUT/ablation.json and OUT/ablation.md.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ REGION_FILTER = train_segmentation.RECIPES["best"]["min_region"]  # the fraction
 
 
 def run(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], parallel: int = 1,
-        **options) -> list[dict]:
-    """``base``: the metrics of the runs the steps start from (``options`` trained over ``seeds``). Returns one
+        base_step: str = "the study's choice", **options) -> list[dict]:
+    """``base``: the metrics of the runs the steps start from (``options`` trained over ``seeds``), its row named
+    ``base_step``. Returns one
     row per step: its words, what it changes (base, loss, checkpoint, filter) and the spread over the seeds of
     every validation and test number (``experiment.spreads``)."""
     trained = experiment.train_over_seeds(train_segmentation.train, data, out, seeds, parallel, **{
@@ -33,7 +35,7 @@ def run(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], p
     best = [Path(out) / f"seed{s}" / f"best-{KEPT_BY_STRICT_DICE}.pt" for s in seeds]
     rescored = [train_segmentation.evaluate_checkpoint(data, path, {**o, "min_region": region}, ("validation", "test"))[2]
                 for region in (0.0, REGION_FILTER) for path in best]
-    steps = [("the study's choice", "base", base), ("+ Dice + cross-entropy loss", "loss", trained),
+    steps = [(base_step, "base", base), ("+ Dice + cross-entropy loss", "loss", trained),
              ("+ weights kept by validation strict Dice", "checkpoint", rescored[:len(seeds)]),
              (f"+ classes under {REGION_FILTER:.0%} of a frame dropped", "filter", rescored[len(seeds):])]
     rows = [{"step": name, "change": change, **{split: experiment.spreads([m[split] for m in runs])
@@ -45,13 +47,27 @@ def run(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], p
     return rows
 
 
-def base_metrics(base: Path, seeds: list[int]) -> list[dict]:
-    """BASE/seed<s>/metrics.json for each seed, refused (one line) when one is missing or has no test scores."""
-    found = [base / f"seed{s}" / "metrics.json" for s in seeds]
-    missing = [str(p) for p in found if not p.is_file() or "test" not in json.loads(p.read_text())]
-    if missing:
-        raise DataError(f"--base: {missing[0]} is missing or has no test scores (train the base over the same seeds)")
-    return [json.loads(p.read_text()) for p in found]
+SAME_AS_BASE = ("image_size", "epochs", "patience", "batch_size", "lr", "scheduler", "augment", "batch_norm")
+
+
+def base_metrics(base: Path, seeds: list[int], options: dict) -> list[dict]:
+    """BASE/seed<s>/metrics.json for each seed, refused (one line, before any training) when one is missing,
+    unreadable, without validation and test scores, or trained with other SAME_AS_BASE options than these."""
+    found, wanted = [], experiment.jsonable(train_segmentation.resolve_options(**options))
+    for path in (base / f"seed{s}" / "metrics.json" for s in seeds):
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            m = {}
+        if not (isinstance(m, dict) and m.get("validation") and m.get("test")):
+            raise DataError(f"--base: {path} is missing or has no validation and test scores (train the base over "
+                            "the same seeds)")
+        other = [k for k in SAME_AS_BASE if m.get("options", {}).get(k) != wanted[k]]
+        if other:
+            raise DataError(f"--base: {path} was trained with another {other[0]} ({m.get('options', {}).get(other[0])}"
+                            f", here {wanted[other[0]]}); give the same options")
+        found.append(m)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,13 +78,16 @@ def main(argv: list[str] | None = None) -> None:
     data, out, options, seeds = experiment.parse(p, argv)
     seeds = seeds or [0, 1, 2]
 
-    def body() -> None:
-        base = base_metrics(options.pop("base"), seeds)
+    def body() -> int:
+        base_folder, parallel = options.pop("base"), options.pop("parallel")
+        rows = run(data, out, base_metrics(base_folder, seeds, options), seeds, parallel, f"the base runs ({base_folder})",
+                   **options)
         print(cli.markdown_table([{"step": r["step"], "test present-class Dice": stats.describe(
-            r["test"]["mean_present_instrument_dice"])} for r in run(data, out, base, seeds, options.pop("parallel"),
-                                                                      **options)]))
+            r["test"]["mean_present_instrument_dice"])} for r in rows]))
+        complete = all(json.loads((out / f"seed{s}" / "metrics.json").read_text())["fit"]["complete"] for s in seeds)
+        return cli.finish(f"steps in {out / 'ablation.md'}", complete, "a seed's run is incomplete", True)
 
-    cli.main(body)
+    experiment.guarded(body)
 
 
 if __name__ == "__main__":

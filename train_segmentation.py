@@ -229,8 +229,9 @@ def parser() -> cli.ArgumentParser:
 
 
 def summarize(metrics: dict) -> str:
-    test = metrics.get("test")
-    return "no test scores (no epoch finished, or the test split was not used)" if test is None else (f"test: strict Dice {test['mean_present_instrument_dice']:.3f} over the instrument classes present "
+    if (test := metrics.get("test")) is None:
+        return "no test scores (no epoch finished, or the test split was not used)"
+    return (f"test: strict Dice {test['mean_present_instrument_dice']:.3f} over the instrument classes present "
             f"({test['absent_predicted_share']:.2%} of the pixels predicted as absent classes), assignment Dice "
             f"{test['assignment_dice']:.3f}")
 

@@ -714,10 +714,10 @@ def update_readme(results: Path, readme: Path) -> None:
 def readme_text(readme: Path) -> str:
     """The README to fill; one line when it is missing or has no results block."""
     if not readme.is_file():
-        raise cli.UsageError(f"--readme {readme}: no such file")
+        raise cli.UsageError(f"--readme {readme}: not a file")
     text = readme.read_text()
     if README_START not in text or README_END not in text:
-        raise cli.UsageError(f"{readme}: no {README_START} ... {README_END} block to fill")
+        raise cli.UsageError(f"--readme {readme}: no {README_START} ... {README_END} block to fill")
     return text
 
 

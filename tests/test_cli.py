@@ -111,15 +111,27 @@ def test_the_same_flag_has_the_same_help_everywhere():
     assert shared and all(len(kinds) == 1 for kinds in shared.values()), shared
 
 
-def test_recipe_ablation_refuses_a_base_without_the_seeds_runs_before_any_training(synthetic_root, tmp_path, capsys):
-    (tmp_path / "base" / "seed0").mkdir(parents=True)
-    (tmp_path / "base" / "seed0" / "metrics.json").write_text(json.dumps({"test": {}}))
+@pytest.mark.parametrize("seed1, words", [
+    (None, "is missing or has no validation and test scores"),
+    ("{not json", "is missing or has no validation and test scores"),
+    ({"validation": None, "test": None}, "is missing or has no validation and test scores"),
+    ({"epochs": 5}, "was trained with another epochs (5, here 1)")])
+def test_recipe_ablation_refuses_an_unusable_base_before_any_training(seed1, words, synthetic_root, tmp_path, capsys):
+    options = experiment.jsonable(train_segmentation.resolve_options(epochs=1))
+    scored = {"validation": {"loss": 0.5}, "test": {"loss": 0.5}}
+    for seed, content in ((0, {}), (1, seed1)):
+        (tmp_path / "base" / f"seed{seed}").mkdir(parents=True)
+        if content is not None:
+            text = content if isinstance(content, str) else json.dumps(
+                {**scored, "options": {**options, **{k: v for k, v in content.items() if k == "epochs"}},
+                 **{k: v for k, v in content.items() if k != "epochs"}})
+            (tmp_path / "base" / f"seed{seed}" / "metrics.json").write_text(text)
     with pytest.raises(SystemExit) as exit_info:
         recipe_ablation.main(["--data", str(synthetic_root), "--base", str(tmp_path / "base"), "--out",
                               str(tmp_path / "out"), "--seeds", "0", "1", "--epochs", "1"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
-    assert str(tmp_path / "base" / "seed1" / "metrics.json") in err and not (tmp_path / "out").exists()
+    assert f"{tmp_path / 'base' / 'seed1' / 'metrics.json'} {words}" in err and not (tmp_path / "out").exists()
 
 
 def test_report_refuses_a_missing_readme_before_writing_anything(tmp_path, capsys):
