@@ -174,8 +174,9 @@ def per_class_rows(summary: dict) -> list[list[str]] | None:
     if not seg:
         return None
     rows = [["Class"] + [f"{label(k)} Dice / IoU" for k, _ in seg]]
-    for i, name in enumerate(seg[0][1]["class_names"]):
-        rows.append([name.replace("_", " ")] + [f"{f3(e['test']['dice_per_class'][i]['mean'], 2)} / "
+    for i, name in enumerate(seg[0][1]["class_names"]):  # a class absent from the masks has no score of its own
+        rows.append([name.replace("_", " ")] + ["absent from the test masks" if i in e["test"]["absent_classes"] else
+                                                f"{f3(e['test']['dice_per_class'][i]['mean'], 2)} / "
                                                 f"{f3(e['test']['iou_per_class'][i]['mean'], 2)}" for _, e in seg])
     return rows
 
@@ -199,7 +200,7 @@ def layout(results: Path) -> list[Block]:
     blocks += [Block("text", overview(summary)),
                Block("table", "Table 1. This notebook's runs, all at one budget: test scores, mean over seeds "
                               "(lowest-highest seed), and how many runs early stopping ended.", notebook_rows(summary)),
-               Block("text", "Strict Dice (defined on the next page): " + strict_dice_words(summary)),
+               Block("text", "In Table 1, the strict Dice (defined on the next page) is " + strict_dice_words(summary)),
                Block("pagebreak")]
     blocks += reading_the_scores(summary) + reference_answers(summary)
     numbers = {"Table": 2, "Figure": 0}  # Tables 1 and 2 are the title page's and the reference answers'
@@ -372,10 +373,14 @@ def section(key: str, summary: dict, results: Path, numbers: dict) -> list[Block
     if key in QUESTIONED:
         blocks.append(Block("text", "Question. " + answers.QUESTIONS[key], bold=True))
     blocks.append(Block("text", answers.answer(key, summary)))
-    tables = {"1c": ("1(c): the study's validation strict Dice after each round (seed 0).", study_rows),
-              "1c_recipe": ("The recipe's steps, mean over seeds (lowest-highest seed).", ablation_rows)}
+    tables = {"1c": ("1(c): the study's validation strict Dice after each round (seed 0).", study_rows,
+                     "each configuration's score at each round it reached"),
+              "1c_recipe": ("The recipe's steps, mean over seeds (lowest-highest seed).", ablation_rows,
+                            "each step's validation and test scores")}
     if key in tables and e and e.get("status") == "done":
-        blocks.append(Block("table", numbered(numbers, "Table", tables[key][0]), tables[key][1](e)))
+        caption, rows, phrase = tables[key]
+        caption = numbered(numbers, "Table", caption)
+        blocks += [Block("text", f"{caption.split('.')[0]} gives {phrase}."), Block("table", caption, rows(e))]
     if key == "1e":
         blocks += per_class(summary, results, numbers)
     figures = []
@@ -417,9 +422,10 @@ def per_class(summary: dict, results: Path, numbers: dict) -> list[Block]:
         share, i, j = max(off)
         text += (f" Its largest confusion (seed {best['seeds'][0]}) is {names[i]} predicted as {names[j]}: "
                  f"{share:.0%} of that class's test pixels; instruments of similar shaft and jaw are the ones mixed up.")
-    return [Block("text", text), Block("table", numbered(numbers, "Table", "Strict test Dice / IoU per class, mean "
-                                                         "over seeds, every segmentation section."),
-                                       per_class_rows(summary))]
+    caption = numbered(numbers, "Table", "Strict test Dice / IoU per class, mean over seeds, every segmentation "
+                                         "section.")
+    return [Block("text", f"{text} {caption.split('.')[0]} gives every section's scores per class."),
+            Block("table", caption, per_class_rows(summary))]
 
 
 def study_rows(e: dict) -> list[list[str]]:
@@ -454,24 +460,29 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
             "with each other, at one budget."]
     figures = []
     for key, found in runs.items():
-        for run in found:
-            if "fits" in run:
-                text.append(f"{label(key)} at {run['budget']}. " +
-                            answers.convergence(run["fits"], run["options"]["epochs"]))
-                figures.append((run["folder"], "loss.png", f"{label(key)} at {run['budget']}: training and "
-                                "validation loss per epoch, every seed."))
-            else:
-                text.append(f"{label(key)} at {run['budget']}: a fixed schedule, no early stopping, and no "
-                            "epoch chosen on the test split.")
+        for run in (r for r in found if "fits" in r):
+            text.append(f"{label(key)} at {run['budget']}. " + answers.convergence(run["fits"], run["options"]["epochs"]))
+            figures.append((run["folder"], "loss.png", f"{label(key)} at {run['budget']}: training and "
+                            "validation loss per epoch, every seed."))
+        fixed = [r["budget"] for r in found if "fits" not in r]
+        if fixed:
+            text.append(f"{label(key)} at {'; at '.join(fixed)}: fixed schedules without early stopping, each "
+                        "reporting its last epoch's test accuracy, so that no epoch is chosen on the test split.")
         if key == "2a":
             figures.append((found[-1]["folder"], "curves.png", f"2(a) at {found[-1]['budget']}: training loss, "
                             "test loss and test accuracy per epoch."))
     if "1a" in runs and "1b" in runs and runs["1a"][0]["budget"] == runs["1b"][0]["budget"]:
         text.append("1(b) against 1(a) at this budget: " + answers.clause(answers.compare(
             "1(b)", runs["1b"][0], "1(a)", runs["1a"][0])))
+    caption = numbered(numbers, "Table", "The longer runs' test scores (a seed set: mean over seeds, lowest-highest "
+                                         "seed).")
+    shown = [f"Figure {numbers['Figure'] + k}{' shows' if k == 1 else ''} {c.split(' at ')[0]}'s curves"
+             for k, (_, _, c) in enumerate(figures, 1)]
+    text.append(f"{caption.split('.')[0]} gives their test scores" +
+                ("" if not shown else "; " + answers.listing(shown) if len(shown) <= 2 else
+                 "; " + ", ".join(shown[:-1]) + " and " + shown[-1]) + ".")
     blocks = [Block("heading", "Longer runs, outside the notebook"), Block("text", "\n".join(text)),
-              Block("table", numbered(numbers, "Table", "The longer runs' test scores (mean over seeds, lowest-highest "
-                                      "seed)."), longer_rows(summary, results))]
+              Block("table", caption, longer_rows(summary, results))]
     for folder, name, caption in figures:
         path = results / folder / name
         if not path.is_file():  # a seed set records no figure of its own: drawn from its seeds' histories
@@ -505,10 +516,10 @@ def appendix(summary: dict, results: Path) -> list[Block]:
                 commands.append(f"python transfer_vgg.py --data <fashion> --out results/{run['folder']} --mode scratch "
                                 f"--epochs {o['epochs']} --scheduler {o['scheduler']}")
     return [Block("pagebreak"), Block("heading", "Appendix A. Provenance and commands"), Block("text", (
-        f"Profile {summary['profile']}: {summary['profile_description']}. Data: {summary['data']['name']}"
-        f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data)'}; Fashion-MNIST from the folder "
-        f"{summary['fashion']}; VGG16 ImageNet weights: {weights}. Device: {summary['device']}, {summary['parallel']} "
-        f"training(s) at a time.{resumed} Started {summary['started_utc']} UTC, {summary['train_seconds'] / 60:.0f} "
+        f"The {summary['profile']} profile: {summary['profile_description']}. Data: {summary['data']['name']}"
+        f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data)'}; Fashion-MNIST from the data "
+        f"root named {summary['fashion']}; VGG16 ImageNet weights: {weights}. Device: {summary['device']}, "
+        f"{count(summary['parallel'], 'training')} at a time.{resumed} Started {summary['started_utc']} UTC, {summary['train_seconds'] / 60:.0f} "
         f"min of training. Python {v['python']}, torch {v['torch']}, torchvision {v['torchvision']}, numpy "
         f"{v['numpy']}. Built by notebook/report.py from results/summary.json on "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}.{baselines_added(summary)}")),
@@ -584,11 +595,15 @@ class PageWriter:
             self._lines("heading", textwrap.wrap(b.text, 64), 13, weight="bold")
         elif b.kind == "text":
             width = 82 if b.bold else 88  # characters per line of 10 pt on the page's 7 inches
-            lines = [line for para in b.text.split("\n") for line in textwrap.wrap(para, width) or [""]]
-            self._lines("text", lines, self.TEXT, weight="bold" if b.bold else "normal")
+            for paragraph in b.text.split("\n"):  # each with the space below it that sets blocks apart
+                self._lines("text", textwrap.wrap(paragraph, width) or [""], self.TEXT,
+                            weight="bold" if b.bold else "normal")
         elif b.kind == "code":
-            lines = [part for line in b.text.split("\n") for part in textwrap.wrap(line, 100, subsequent_indent="    ",
-                                                                              drop_whitespace=False) or [""]]
+            # about 105 characters of 8 pt monospace fit the text width; a longer line continues under its own
+            # indent, four further in
+            lines = [part for line in b.text.split("\n") for part in textwrap.wrap(
+                line, 104, subsequent_indent=line[:len(line) - len(line.lstrip())] + "    ", break_on_hyphens=False,
+                drop_whitespace=False) or [""]]
             self._lines("code", lines, self.CODE, family="monospace")
         elif b.kind == "table":
             self.table(b.rows, b.text)

@@ -24,7 +24,7 @@ from hw6.datasets import ColorizationDataset, DataError, EndoSegDataset, check_r
 from hw6.engine import read_history, setup_runtime
 from hw6.kit import atomic, cli, figures
 from hw6.kit.errors import DeviceUnavailable
-from hw6.notebook.answers import DEPENDS, label
+from hw6.notebook.answers import DEPENDS, count, label
 
 # The generated default data of each profile, used only when no DATA_ROOT is given (counts and stored size).
 SYNTHETIC = {
@@ -150,7 +150,7 @@ def start(out: Path, profile: str, scale: dict, data: Path, device: str, paralle
     atomic.write_json(summary, earlier)
     banner = "SYNTHETIC data (results are not the assignment's)" if is_synthetic(data) else "the assignment's data"
     print(f"profile {profile}: {summary['profile_description']}\ndata: {data.name} - {banner}\n"
-          f"device: {runtime.describe()}, {parallel} training(s) at a time")
+          f"device: {runtime.describe()}, {count(parallel, 'training')} at a time")
     return summary
 
 

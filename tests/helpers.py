@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,10 @@ def wait_to_be_stopped(data: str, out: str, **options) -> dict:
     (Path(out) / "started").write_text("yes")
     time.sleep(300)
     return {}
+
+
+def ctrl_c_enabled() -> None:
+    """A child's ``preexec_fn``: SIGINT back to its default, so that Python installs its Ctrl-C handler. A test
+    suite started with SIGINT ignored (in the background of a non-interactive shell, or under nohup) passes
+    that on to its children, and a Python started so never sees Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,6 +20,7 @@ from hw6 import train_segmentation
 from hw6 import transfer_vgg
 from hw6.datasets import DataError, EndoSegDataset
 from conftest import ROOT
+import helpers
 from helpers import make_root
 from test_vgg import write_tiny_fashion
 
@@ -241,7 +242,7 @@ def test_a_signal_at_any_moment_stops_a_training_with_one_true_line(moment, sign
     argv = _seg(root, out, "--epochs", "2")
     env = {**os.environ, "HW6_CACHE_DIR": str(tmp_path / "cache")}  # a fresh cache: the frames decode here
     stopped = subprocess.run([sys.executable, "-c", SIGNAL_AT, moment, signame, *argv], capture_output=True,
-                             text=True, timeout=300, env=env)
+                             text=True, timeout=300, env=env, preexec_fn=helpers.ctrl_c_enabled)
     lines = [line for line in stopped.stderr.splitlines() if not line.startswith("warning:")]
     assert stopped.returncode == code and len(lines) == 1 and "Traceback" not in stopped.stderr, stopped.stderr
     if moment == "after a checkpoint":
@@ -662,7 +663,8 @@ def test_ctrl_c_with_parallel_trainings_cancels_the_queue_and_says_what_each_run
     import sys
 
     result = subprocess.run([sys.executable, "-c", INTERRUPT_PARALLEL, str(root), str(tmp_path / "set"),
-                             str(ROOT / "tests")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                             str(ROOT / "tests")], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            preexec_fn=helpers.ctrl_c_enabled)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ("interrupted: each run keeps its last.pt (a epoch 1, b nothing); the same "
                                      "command with --resume continues them")

@@ -28,6 +28,13 @@ def tracked_changes() -> str | None:
                           text=True, check=True).stdout
 
 
+def unreferenced(blocks: list) -> list[str]:
+    """The numbered tables and figures that no paragraph of the report refers to."""
+    prose = " ".join(b.text for b in blocks if b.kind == "text")
+    numbered = [re.match(r"(Table|Figure) \d+", b.text).group(0) for b in blocks if b.kind in ("table", "figure")]
+    return [n for n in numbered if not re.search(rf"{n}\b(?!\.)", prose)]
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("notebook")
@@ -173,8 +180,7 @@ def test_report_lays_out_every_answer_and_numbered_figure_referred_to(executed):
         assert "Question. " + answers.QUESTIONS[key] in texts, key
     captions = [b.text for b in blocks if b.kind == "figure"]
     assert [int(re.match(r"Figure (\d+)\. ", c).group(1)) for c in captions] == list(range(1, len(captions) + 1))
-    prose = " ".join(b.text for b in blocks if b.kind == "text")
-    assert all(re.search(rf"Figure {n}\b(?!\.)", prose) for n in range(1, len(captions) + 1))  # each referred to
+    assert not unreferenced(blocks)  # every table and figure is referred to in the text
     figures = {b.path.relative_to((tmp / "results").resolve()).as_posix() for b in blocks if b.kind == "figure"}
     for key in ("1a", "1b", "1d", "1e", "2a"):
         for name, _, _ in report.FIGURES[key]:
@@ -252,6 +258,7 @@ def test_report_shows_the_longer_runs_apart_with_their_curves_and_convergence(ex
     a1 = json.loads((results / "1a_dice" / "seeds.json").read_text())["test"]["mean_present_instrument_dice"]
     assert "fewer than three seeds" in text.lower() and f"{a1['mean']:.3f}" in text  # two smoke seeds: no finding
     assert "verged" in text  # each longer run says how it ended
+    assert not unreferenced(blocks)
     assert (results / "dice-reading" / "batch" / "loss.png").is_file()
     title = report.notebook_rows(json.loads((results / "summary.json").read_text()))
     assert "Budget" not in title[0]  # the title page holds this notebook's runs alone, at one budget
