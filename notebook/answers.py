@@ -247,8 +247,8 @@ def answer_1c(e: dict, summary: dict) -> str:
     study = e["study"]
     rows, rungs, chosen = study["rows"], study["rungs"], study["chosen"]
     survivors = [sum(1 for r in rows if f"score_at_{epochs}" in r) for epochs in rungs]
-    grid = " x ".join(f"{'learning rate' if k == 'lr' else 'batch'} {listing([f'{x:g}' for x in v])}"
-                      for k, v in study["grid"].items())
+    grid = "every pair of " + " and ".join(f"{'learning rates' if k == 'lr' else 'batches'} "
+                                           f"{listing([f'{x:g}' for x in v])}" for k, v in study["grid"].items())
     text = (f"The study: {grid}, 1(a)'s loss and checkpoint rule, seed 0, successive halving on the validation "
             f"strict Dice over rounds of {listing(rungs)} epochs ({listing(survivors, ' → ')} configurations); it "
             f"chose learning rate {chosen['lr']:g}, batch {chosen['batch_size']}. " + cuts_note(rows, rungs) +
@@ -257,7 +257,19 @@ def answer_1c(e: dict, summary: dict) -> str:
     base = summary["experiments"].get("1a")
     if base and base.get("dir") == e["dir"]:
         return "No: the study chose 1(a)'s own values, so 1(a)'s runs stand for it. " + text
-    return text + against("1c", e, summary, "1a", "Against 1(a), the improvement asked about")
+    return text + against("1c", e, summary, "1a", "Against 1(a), the improvement asked about") + updates_note(e, base)
+
+
+def updates_note(e: dict, base: dict | None) -> str:
+    """Said when a comparison at one epoch cap sets two batch sizes apart: the smaller batch took more
+    optimizer steps, and a run cut by the cap may owe part of its lead to them."""
+    if not base or base.get("status") != "done" or not capped(e["fits"] + base.get("fits", [])):
+        return ""
+    ours, theirs = e["options"]["batch_size"], base["options"]["batch_size"]
+    if ours == theirs:
+        return ""
+    steps = [math.ceil(e["train_frames"] / b) for b in (ours, theirs)]
+    return f" Batch {ours} made {steps[0]:,} updates an epoch, batch {theirs} {steps[1]:,}: some of the gap may be more steps."
 
 
 def cuts_note(rows: list[dict], rungs: list[int]) -> str:
@@ -313,8 +325,9 @@ def answer_1d(e: dict, summary: dict) -> str:
     return ("The same U-Net with two layers changed: the first convolution takes the grey frame (1 channel, not "
             "3), and the last 1x1 convolution gives RGB (3 channels) through a sigmoid, not one score per class "
             "through a softmax; the loss is the mean squared error, on the colorization images only.\n"
-            f"Settings: {settings(o)}, all {d['train_images']:,} training images. Batch and learning rate are the "
-            "assignment's: 1(c)'s study chose them for another task and loss, so nothing carries over. "
+            f"Settings: {settings(o)}, all {d['train_images']:,} training images. " + (
+                "Batch and learning rate are the assignment's defaults: 1(c)'s choice was tuned for another task and "
+                "loss, so it is not carried over. " if (o["batch_size"], o["lr"]) == (10, 1e-3) else "") +
             f"Result: validation MSE per pixel and channel by epoch {shown}; {stop}, and the weights of epoch "
             f"{fit['best_epoch']}, the lowest (MSE {f3(v.get('loss'), 5)}, PSNR "
             f"{f3(v.get('psnr_db'), 1)} dB), are saved for 1(e)." + no_model_colour(summary, e) + overfit_note(e))
@@ -326,8 +339,10 @@ def no_model_colour(summary: dict, e: dict) -> str:
     b = summary.get("baselines", {}).get("colorization")
     if b is None or b["image_size"] != e["details"]["image_size"]:
         return ""
+    gain = (e["validation"] or {}).get("psnr_db")
+    gain = "" if gain is None else f": the model adds {gain - b['constant_tint_psnr_db']:.1f} dB to the tint"
     return (f" Without a model, the grey frame copied to R, G and B scores {f3(b['grey_copy_psnr_db'], 1)} dB, and "
-            f"the grey frame plus the training images' mean colour offset {f3(b['constant_tint_psnr_db'], 1)} dB.")
+            f"the grey frame plus the training images' mean colour offset {f3(b['constant_tint_psnr_db'], 1)} dB{gain}.")
 
 
 def overfit_note(e: dict) -> str:

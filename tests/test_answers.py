@@ -111,3 +111,16 @@ def test_welch_p_matches_closed_forms_and_tables():
     assert stats.welch_p(a, b) == pytest.approx(stats.t_two_sided(3 / math.sqrt(2 / 3), 4), abs=1e-12)
     assert math.isnan(stats.welch_p(stats.spread([1.0]), b))
     assert not stats.is_finding(stats.spread([0.5, 0.6, 0.7]), stats.spread([0.71, 0.72, 0.73]))  # within range
+
+
+def test_a_comparison_at_one_cap_says_when_the_batch_sizes_differ_in_updates():
+    s = copy.deepcopy(SUMMARY)
+    c, a = s["experiments"]["1c"], s["experiments"]["1a"]
+    c["options"]["batch_size"], a["options"]["batch_size"], c["train_frames"] = 4, 10, 301
+    assert "Batch 4 made 76 updates an epoch, batch 10 31" in answers.answer("1c", s)  # ceil(301 / b)
+    a["options"]["batch_size"] = 4
+    assert "updates an epoch" not in answers.answer("1c", s)
+    for fit in c["fits"] + a["fits"]:
+        fit["stop_reason"] = "early stop: no better val_loss for 8 epochs"
+    a["options"]["batch_size"] = 10
+    assert "updates an epoch" not in answers.answer("1c", s)  # runs that converged owe nothing to the cap
