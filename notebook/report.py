@@ -175,7 +175,7 @@ def per_class_rows(summary: dict) -> list[list[str]] | None:
         return None
     rows = [["Class"] + [f"{label(k)} Dice / IoU" for k, _ in seg]]
     for i, name in enumerate(seg[0][1]["class_names"]):  # a class absent from the masks has no score of its own
-        rows.append([name.replace("_", " ")] + ["absent from the test masks" if i in e["test"]["absent_classes"] else
+        rows.append([name.replace("_", " ")] + ["absent" if i in e["test"]["absent_classes"] else
                                                 f"{f3(e['test']['dice_per_class'][i]['mean'], 2)} / "
                                                 f"{f3(e['test']['iou_per_class'][i]['mean'], 2)}" for _, e in seg])
     return rows
@@ -423,7 +423,7 @@ def per_class(summary: dict, results: Path, numbers: dict) -> list[Block]:
         text += (f" Its largest confusion (seed {best['seeds'][0]}) is {names[i]} predicted as {names[j]}: "
                  f"{share:.0%} of that class's test pixels; instruments of similar shaft and jaw are the ones mixed up.")
     caption = numbered(numbers, "Table", "Strict test Dice / IoU per class, mean over seeds, every segmentation "
-                                         "section.")
+                                         "section (absent: no pixel of the class in the test masks).")
     return [Block("text", f"{text} {caption.split('.')[0]} gives every section's scores per class."),
             Block("table", caption, per_class_rows(summary))]
 
@@ -718,7 +718,8 @@ def update_readme(results: Path, readme: Path) -> None:
         f"{'synthetic data' if summary['data']['synthetic'] else 'the course data (' + summary['data']['name'] + ')'}; "
         f"{summary['device']}; started {summary['started_utc']} UTC. Test split, this notebook's runs at one "
         f"budget. Strict Dice: {strict_dice_words(summary)} `report.pdf` has the figures and every answer.", "",
-        markdown(notebook_rows(summary)), "", "Strict per-class test Dice / IoU (mean over seeds), the same runs:", "",
+        markdown(notebook_rows(summary)), "", "Strict per-class test Dice / IoU (mean over seeds), the same runs (absent: no pixel of the class in the test "
+        "masks):", "",
         markdown(per_class_rows(summary) or [["Class", "none run"]])] +
         (["", "Longer runs outside the notebook, on the same data (the report's last section says how each ended):", "",
           markdown(longer)] if len(longer) > 1 else []) + [README_END])
