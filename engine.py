@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from hw6.datasets import InMemoryDataset, InMemoryLoader
 from hw6.kit import atomic
-from hw6.kit.errors import CheckpointError, DeviceUnavailable, RunFolderError
+from hw6.kit.errors import CheckpointError, DeviceUnavailable, RunFolderError, UsageError
 
 
 # ------------------------------------------------------------------------------------------------ runtime
@@ -141,7 +141,7 @@ def auto_precision(device: torch.device) -> str:
 
 def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 0) -> Runtime:
     """Picks the device (cuda, then mps, then cpu for "auto"; one line naming it when it does not exist), the
-    precision (``auto_precision`` for "auto"), and joins the torchrun process group when launched under
+    precision ("auto": $HW6_PRECISION if set, else ``auto_precision``), and joins the torchrun process group when launched under
     torchrun. Sets nothing else for the process; see ``keep_freed_memory`` for the one process-wide setting."""
     if threads > 0:
         torch.set_num_threads(threads)
@@ -162,7 +162,11 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
         # Left to interpreter shutdown, a rank that finishes first (rank 0 still writes files) can abort in the
         # group's destructor ("terminate called without an active exception"), failing the whole torchrun.
         atexit.register(dist.destroy_process_group)
-    return Runtime(dev, auto_precision(dev) if precision == "auto" else precision, rank, world_size)
+    if precision == "auto":  # HW6_PRECISION sets "auto" for a whole process tree (a test suite, a notebook)
+        precision = os.environ.get("HW6_PRECISION") or auto_precision(dev)
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise UsageError(f"HW6_PRECISION={precision}: expected fp32, bf16 or fp16")
+    return Runtime(dev, precision, rank, world_size)
 
 
 def is_main_process() -> bool:

@@ -119,8 +119,8 @@ def add_common_flags(parser: argparse.ArgumentParser, defaults: dict) -> None:
         ("scheduler", dict(choices=SCHEDULERS, help="learning-rate schedule, stepped once per epoch")),
         ("image_size", dict(type=image_size, help="HxW the model sees")),
         ("limit", dict(type=positive_int, help="use only the first N training items (quick runs)")),
-        ("precision", dict(choices=PRECISIONS, help="autocast precision; auto = bf16 where the hardware has it, "
-                                                    "fp16 on older CUDA GPUs, else fp32")),
+        ("precision", dict(choices=PRECISIONS, help="autocast precision; auto = $HW6_PRECISION if set, else bf16 "
+                                                    "where the hardware has it, fp16 on older CUDA GPUs, else fp32")),
         ("threads", dict(type=non_negative_int, help="CPU threads for torch, 0 = torch's default")),
     ]
     for key, spec in flags:

@@ -31,6 +31,16 @@ def test_auto_precision_on_cpu_needs_native_bf16(native, expected, monkeypatch):
     assert engine.auto_precision(torch.device("mps")) == "fp32"
 
 
+@pytest.mark.parametrize("forced", ["fp32", "bf16"])
+def test_hw6_precision_sets_auto_for_every_run_and_a_bad_value_is_one_line(forced, monkeypatch):
+    monkeypatch.setenv("HW6_PRECISION", forced)
+    assert engine.setup_runtime("cpu").precision == forced
+    assert engine.setup_runtime("cpu", "fp16").precision == "fp16"  # an explicit --precision wins
+    monkeypatch.setenv("HW6_PRECISION", "fp64")
+    with pytest.raises(cli.UsageError, match="^HW6_PRECISION=fp64: expected fp32, bf16 or fp16$"):
+        engine.setup_runtime("cpu")
+
+
 def test_run_jobs_runs_trainings_at_once_in_their_own_processes(tmp_path):
     jobs = [experiment.Job(helpers.meet_sibling, "", str(tmp_path / name), {"sibling": other})
             for name, other in (("a", "b"), ("b", "a"))]
