@@ -208,7 +208,7 @@ def train(data: str | Path, out: str | Path, **options) -> dict:
     test = result.evaluation.details if result.evaluation else None
     if run.writes and test is not None:
         figures.curves({"": result.history}, ["train_loss", "test_loss"], "cross-entropy",
-                       f"VGG16 {mode} on Fashion-MNIST ({len(train_set)} training images)", run.out / "curves.png",
+                       f"VGG16 {mode} on Fashion-MNIST ({len(train_set):,} training images)", run.out / "curves.png",
                        right=("test_accuracy", "test accuracy"))
         figures.confusion(test["confusion"], CLASS_NAMES, run.out / "confusion.png", f"VGG16 {mode}: test confusion")
     details = {"mode": mode, "train_images": len(train_set), "test_images": len(test_set), "image_size": list(size),
