@@ -141,7 +141,7 @@ def auto_precision(device: torch.device) -> str:
 
 def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 0) -> Runtime:
     """Picks the device (cuda, then mps, then cpu for "auto"; one line naming it when it does not exist), the
-    precision ("auto": $HW6_PRECISION if set, else ``auto_precision``), and joins the torchrun process group when launched under
+    precision ("auto": ``forced_precision``, else ``auto_precision``), and joins the torchrun process group when launched under
     torchrun. Sets nothing else for the process; see ``keep_freed_memory`` for the one process-wide setting."""
     if threads > 0:
         torch.set_num_threads(threads)
@@ -162,11 +162,18 @@ def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 
         # Left to interpreter shutdown, a rank that finishes first (rank 0 still writes files) can abort in the
         # group's destructor ("terminate called without an active exception"), failing the whole torchrun.
         atexit.register(dist.destroy_process_group)
-    if precision == "auto":  # HW6_PRECISION sets "auto" for a whole process tree (a test suite, a notebook)
-        precision = os.environ.get("HW6_PRECISION") or auto_precision(dev)
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise UsageError(f"HW6_PRECISION={precision}: expected fp32, bf16 or fp16")
+    if precision == "auto":
+        precision = forced_precision() or auto_precision(dev)
     return Runtime(dev, precision, rank, world_size)
+
+
+def forced_precision() -> str | None:
+    """$HW6_PRECISION, what "auto" means for every run of a process tree (a test suite, a notebook): fp32, bf16 or
+    fp16, or None when unset or "auto"; anything else is one line."""
+    value = os.environ.get("HW6_PRECISION", "").strip().lower()
+    if value not in ("", "auto", "fp32", "bf16", "fp16"):
+        raise UsageError(f"HW6_PRECISION={os.environ['HW6_PRECISION']}: expected auto, fp32, bf16 or fp16")
+    return value if value not in ("", "auto") else None
 
 
 def is_main_process() -> bool:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from hw6.datasets import data_label, is_synthetic
-from hw6.engine import (FOLDERS, FitResult, Runtime, claim_folder, is_main_process, keep_freed_memory,
+from hw6.engine import (FOLDERS, FitResult, Runtime, claim_folder, forced_precision, is_main_process, keep_freed_memory,
                         last_checkpoint, load_checkpoint, prepare_run, read_history, release_folder, run_files,
                         seed_everything, setup_runtime, undo_empty_folders)
 from hw6.kit import atomic, cli, stats
@@ -55,6 +55,7 @@ def resolve(defaults: dict, options: dict, size_multiple: int = 1) -> dict:
     for key, allowed in (("scheduler", cli.SCHEDULERS), ("precision", cli.PRECISIONS)):
         if resolved[key] not in allowed:
             raise cli.UsageError(f"{key} must be one of {', '.join(allowed)}, got {resolved[key]!r}")
+    forced_precision()  # a bad HW6_PRECISION is refused here, before a folder is cleared
     if resolved.get("image_size") is not None:
         resolved["image_size"] = image_size(resolved["image_size"], size_multiple)
     return resolved
@@ -136,15 +137,15 @@ class Run:
 
 
 def start(kind: str, data: str | Path, out: str | Path, options: dict) -> Run:
-    """The one set-up path: the output folder is checked (apart from the data root, as a set of runs checks it
-    too; and a resume's options compared) before any data is read, then the device is chosen and every random
-    generator seeded."""
+    """The one set-up path: the device and precision are chosen, then the output folder is checked (apart from
+    the data root, as a set of runs checks it too; and a resume's options compared, the precision as resolved)
+    before any data is read, and every random generator seeded."""
     t0 = time.perf_counter()
     data, out = Path(data), Path(out)
     check_apart(data, out)
-    shaping = jsonable({**options, "data": str(data.resolve())})
-    resume = prepare_run(out, options["resume"], options["overwrite"], kind, shaping)
     runtime = setup_runtime(options["device"], options["precision"], options["threads"])
+    shaping = jsonable({**options, "precision": runtime.precision, "data": str(data.resolve())})
+    resume = prepare_run(out, options["resume"], options["overwrite"], kind, shaping)
     seed_everything(options["seed"])
     return Run(kind, data, out, options, shaping, runtime, resume, t0)
 

@@ -47,12 +47,13 @@ def run(data: str | Path, out: str | Path, base: list[dict], seeds: list[int], p
     return rows
 
 
-SAME_AS_BASE = ("image_size", "epochs", "patience", "batch_size", "lr", "scheduler", "augment", "batch_norm")
+NOT_COMPARED = ("seed", "device", "precision", "threads", "progress", "resume", "overwrite", "also_keep", "test")
 
 
-def base_metrics(base: Path, seeds: list[int], options: dict) -> list[dict]:
+def base_metrics(base: Path, data: Path, seeds: list[int], options: dict) -> list[dict]:
     """BASE/seed<s>/metrics.json for each seed, refused (one line, before any training) when one is missing,
-    unreadable, without validation and test scores, or trained with other SAME_AS_BASE options than these."""
+    unreadable, without validation and test scores, trained on other data, or trained with another value of an
+    option that shapes the run (all but NOT_COMPARED) than these ``options`` give."""
     found, wanted = [], experiment.jsonable(train_segmentation.resolve_options(**options))
     for path in (base / f"seed{s}" / "metrics.json" for s in seeds):
         try:
@@ -62,10 +63,12 @@ def base_metrics(base: Path, seeds: list[int], options: dict) -> list[dict]:
         if not (isinstance(m, dict) and m.get("validation") and m.get("test")):
             raise DataError(f"--base: {path} is missing or has no validation and test scores (train the base over "
                             "the same seeds)")
-        other = [k for k in SAME_AS_BASE if m.get("options", {}).get(k) != wanted[k]]
+        if m.get("data", {}).get("path") != str(Path(data).resolve()):
+            raise DataError(f"--base: {path} was trained on other data ({m.get('data', {}).get('path')})")
+        other = [k for k in wanted if k not in NOT_COMPARED and m.get("options", {}).get(k) != wanted[k]]
         if other:
             raise DataError(f"--base: {path} was trained with another {other[0]} ({m.get('options', {}).get(other[0])}"
-                            f", here {wanted[other[0]]}); give the same options")
+                            f", here {wanted[other[0]]}); train the base with this command's options")
         found.append(m)
     return found
 
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> int:
         base_folder, parallel = options.pop("base"), options.pop("parallel")
-        rows = run(data, out, base_metrics(base_folder, seeds, options), seeds, parallel, f"the base runs ({base_folder})",
+        rows = run(data, out, base_metrics(base_folder, data, seeds, options), seeds, parallel, f"the base runs ({base_folder})",
                    **options)
         print(cli.markdown_table([{"step": r["step"], "test present-class Dice": stats.describe(
             r["test"]["mean_present_instrument_dice"])} for r in rows]))

@@ -12,7 +12,7 @@ import inspect
 import math
 import textwrap
 
-from hw6 import augment, losses
+from hw6 import augment, losses, train_segmentation
 from hw6.kit import stats
 
 QUESTIONS = {
@@ -37,6 +37,7 @@ QUESTIONS = {
 }
 
 
+ASSIGNMENT_BATCH_LR = (train_segmentation.DEFAULTS["batch_size"], train_segmentation.DEFAULTS["lr"])  # 1(a)'s
 LINES, WIDTH = 15, 110  # every answer's bound, at the notebook's width (tests/test_answers.py feeds worst cases)
 DEPENDS = {"1b": ["1a"], "1c": ["1a"], "1c_recipe": ["1c"], "1e": ["1c", "1d"], "1e_label_efficiency": ["1e"]}
 
@@ -261,15 +262,17 @@ def answer_1c(e: dict, summary: dict) -> str:
 
 
 def updates_note(e: dict, base: dict | None) -> str:
-    """Said when a comparison at one epoch cap sets two batch sizes apart: the smaller batch took more
-    optimizer steps, and a run cut by the cap may owe part of its lead to them."""
-    if not base or base.get("status") != "done" or not capped(e["fits"] + base.get("fits", [])):
+    """Said when the side that made more optimizer steps an epoch (the smaller batch) leads by a finding
+    (``stats.is_finding``) on runs the epoch cap cut: part of its lead may be those steps."""
+    if (not base or base.get("status") != "done" or not capped(e["fits"] + base.get("fits", []))
+            or not stats.is_finding(present(e), present(base))):
         return ""
-    ours, theirs = e["options"]["batch_size"], base["options"]["batch_size"]
-    if ours == theirs:
-        return ""
-    steps = [math.ceil(e["train_frames"] / b) for b in (ours, theirs)]
-    return f" Batch {ours} made {steps[0]:,} updates an epoch, batch {theirs} {steps[1]:,}: some of the gap may be more steps."
+    sides = [(math.ceil(x["train_frames"] / x["options"]["batch_size"]), present(x)["mean"], x["options"]["batch_size"])
+             for x in (e, base)]
+    (steps, score, batch), (other_steps, other_score, other_batch) = sides
+    if (steps - other_steps) * (score - other_score) <= 0:
+        return ""  # same steps, same score, or the side with fewer steps leads
+    return f" Batch {batch}: {steps:,} updates an epoch, batch {other_batch}: {other_steps:,}; more steps may explain part of it."
 
 
 def cuts_note(rows: list[dict], rungs: list[int]) -> str:
@@ -327,7 +330,7 @@ def answer_1d(e: dict, summary: dict) -> str:
             "through a softmax; the loss is the mean squared error, on the colorization images only.\n"
             f"Settings: {settings(o)}, all {d['train_images']:,} training images. " + (
                 "Batch and learning rate are the assignment's defaults: 1(c)'s choice was tuned for another task and "
-                "loss, so it is not carried over. " if (o["batch_size"], o["lr"]) == (10, 1e-3) else "") +
+                "loss, so it is not carried over. " if (o["batch_size"], o["lr"]) == ASSIGNMENT_BATCH_LR else "") +
             f"Result: validation MSE per pixel and channel by epoch {shown}; {stop}, and the weights of epoch "
             f"{fit['best_epoch']}, the lowest (MSE {f3(v.get('loss'), 5)}, PSNR "
             f"{f3(v.get('psnr_db'), 1)} dB), are saved for 1(e)." + no_model_colour(summary, e) + overfit_note(e))
@@ -339,8 +342,10 @@ def no_model_colour(summary: dict, e: dict) -> str:
     b = summary.get("baselines", {}).get("colorization")
     if b is None or b["image_size"] != e["details"]["image_size"]:
         return ""
-    gain = (e["validation"] or {}).get("psnr_db")
-    gain = "" if gain is None else f": the model adds {gain - b['constant_tint_psnr_db']:.1f} dB to the tint"
+    psnr = (e["validation"] or {}).get("psnr_db")
+    gain = "" if psnr is None or not math.isfinite(psnr) else psnr - b["constant_tint_psnr_db"]
+    gain = "" if gain == "" else (f": the model adds {gain:.1f} dB to the tint" if gain > 0 else
+                                  f": the model is {-gain:.1f} dB below the tint")
     return (f" Without a model, the grey frame copied to R, G and B scores {f3(b['grey_copy_psnr_db'], 1)} dB, and "
             f"the grey frame plus the training images' mean colour offset {f3(b['constant_tint_psnr_db'], 1)} dB{gain}.")
 

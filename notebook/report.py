@@ -710,7 +710,7 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 def update_readme(results: Path, readme: Path) -> None:
     """Rewrites the README's results block from summary.json (between the two marker comments)."""
-    summary, text = read_summary(results), readme_text(readme)
+    summary, text = read_summary(results), readme_text(readme, "")
     longer = longer_rows(summary, results)
     block = "\n".join([
         README_START,
@@ -727,13 +727,14 @@ def update_readme(results: Path, readme: Path) -> None:
     atomic.write_text(text[:start] + block + text[end:], readme)
 
 
-def readme_text(readme: Path) -> str:
-    """The README to fill; one line when it is missing or has no results block."""
+def readme_text(readme: Path, named: str = "--readme ") -> str:
+    """The README to fill; one line (``named`` says where the path came from) when it is missing or has no
+    results block."""
     if not readme.is_file():
-        raise cli.UsageError(f"--readme {readme}: not a file")
+        raise cli.UsageError(f"{named}{readme}: not a file")
     text = readme.read_text()
     if README_START not in text or README_END not in text:
-        raise cli.UsageError(f"--readme {readme}: no {README_START} ... {README_END} block to fill")
+        raise cli.UsageError(f"{named}{readme}: no {README_START} ... {README_END} block to fill")
     return text
 
 

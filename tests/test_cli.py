@@ -115,16 +115,17 @@ def test_the_same_flag_has_the_same_help_everywhere():
     (None, "is missing or has no validation and test scores"),
     ("{not json", "is missing or has no validation and test scores"),
     ({"validation": None, "test": None}, "is missing or has no validation and test scores"),
-    ({"epochs": 5}, "was trained with another epochs (5, here 1)")])
+    ({"data": {"path": "/elsewhere"}}, "was trained on other data (/elsewhere)"),
+    ({"options": {"epochs": 5}}, "was trained with another epochs (5, here 1)"),
+    ({"options": {"loss": "dice_ce"}}, "was trained with another loss (dice_ce, here dice)")])
 def test_recipe_ablation_refuses_an_unusable_base_before_any_training(seed1, words, synthetic_root, tmp_path, capsys):
     options = experiment.jsonable(train_segmentation.resolve_options(epochs=1))
-    scored = {"validation": {"loss": 0.5}, "test": {"loss": 0.5}}
+    usable = {"validation": {"loss": 0.5}, "test": {"loss": 0.5}, "data": {"path": str(synthetic_root.resolve())}}
     for seed, content in ((0, {}), (1, seed1)):
         (tmp_path / "base" / f"seed{seed}").mkdir(parents=True)
         if content is not None:
             text = content if isinstance(content, str) else json.dumps(
-                {**scored, "options": {**options, **{k: v for k, v in content.items() if k == "epochs"}},
-                 **{k: v for k, v in content.items() if k != "epochs"}})
+                {**usable, **content, "options": {**options, **content.get("options", {})}})
             (tmp_path / "base" / f"seed{seed}" / "metrics.json").write_text(text)
     with pytest.raises(SystemExit) as exit_info:
         recipe_ablation.main(["--data", str(synthetic_root), "--base", str(tmp_path / "base"), "--out",
@@ -144,14 +145,21 @@ def test_report_refuses_a_missing_readme_before_writing_anything(tmp_path, capsy
     assert f"--readme {tmp_path / 'README.md'}" in err and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("bad", [["--render", "missing.json"], ["--render", "good.json", "--runs", "notes.md"]])
-def test_bench_render_names_an_unreadable_file_in_one_line(bad, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("bad, words", [
+    (["--render", "missing.json"], "cannot read it as JSON"), (["--render", "list.json"], "not a benchmark's JSON"),
+    (["--render", "good.json", "--runs", "notes.md"], "cannot read it as JSON"),
+    (["--render", "good.json", "--runs", "good.json"], "not a run's metrics.json or a seed set's seeds.json"),
+    (["--render", "good.json", "--runs", "vgg-seeds.json"], "a seed set of vgg16 run; give a VGG16 run's")])
+def test_bench_render_names_an_unusable_file_in_one_line(bad, words, tmp_path, monkeypatch, capsys):
     (tmp_path / "good.json").write_text(json.dumps({"machine": "m", "device": "cpu", "cores": 2, "torch": "2",
                                                     "python": "3", "seg_data": "d", "command": "c"}))
+    (tmp_path / "vgg-seeds.json").write_text(json.dumps({"experiment": "vgg16", "options": {}, "device": "cpu",
+                                                         "seeds": [0, 1]}))
+    (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "notes.md").write_text("# not JSON\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         bench.main(bad + ["--out", "BENCHMARKS.md"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
-    assert f"{bad[-2]} {bad[-1]}: cannot read it as JSON" in err and not (tmp_path / "BENCHMARKS.md").exists()
+    assert f"{bad[-2]} {bad[-1]}: {words}" in err and not (tmp_path / "BENCHMARKS.md").exists()

@@ -36,9 +36,22 @@ def test_hw6_precision_sets_auto_for_every_run_and_a_bad_value_is_one_line(force
     monkeypatch.setenv("HW6_PRECISION", forced)
     assert engine.setup_runtime("cpu").precision == forced
     assert engine.setup_runtime("cpu", "fp16").precision == "fp16"  # an explicit --precision wins
+    monkeypatch.setenv("HW6_PRECISION", " AUTO ")
+    assert engine.setup_runtime("cpu").precision == engine.auto_precision(torch.device("cpu"))
     monkeypatch.setenv("HW6_PRECISION", "fp64")
-    with pytest.raises(cli.UsageError, match="^HW6_PRECISION=fp64: expected fp32, bf16 or fp16$"):
+    with pytest.raises(cli.UsageError, match="^HW6_PRECISION=fp64: expected auto, fp32, bf16 or fp16$"):
         engine.setup_runtime("cpu")
+    with pytest.raises(cli.UsageError, match="^HW6_PRECISION=fp64"):  # where the options enter, before any folder
+        train_segmentation.resolve_options()
+
+
+def test_a_resume_under_another_hw6_precision_is_refused(synthetic_root, tmp_path, monkeypatch):
+    options = dict(epochs=1, image_size=(32, 40), limit=4, batch_size=2, progress=False)
+    monkeypatch.setenv("HW6_PRECISION", "fp32")
+    train_segmentation.train(synthetic_root, tmp_path / "run", **options)
+    monkeypatch.setenv("HW6_PRECISION", "bf16")
+    with pytest.raises(engine.CheckpointError, match="precision 'fp32' in the checkpoint, 'bf16' now"):
+        train_segmentation.train(synthetic_root, tmp_path / "run", resume="latest", **{**options, "epochs": 2})
 
 
 def test_run_jobs_runs_trainings_at_once_in_their_own_processes(tmp_path):

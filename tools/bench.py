@@ -376,20 +376,27 @@ bench_wall_s | whole benchmark wall time (s) | {:.0f}
 NOTES = Path(__file__).with_name("bench_notes.md")  # the notes under the tables, written by hand
 
 
-def read_json(path: Path, flag: str) -> dict:
+def read_json(path: Path, flag: str, needed: tuple[str, ...], what: str) -> dict:
+    """The JSON object in ``path``, with the ``needed`` keys of ``what`` it must be; else one line."""
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise cli.UsageError(f"{flag} {path}: cannot read it as JSON ({exc.__class__.__name__})") from None
+    if not isinstance(value, dict) or not all(key in value for key in needed):
+        raise cli.UsageError(f"{flag} {path}: not {what}")
+    return value
 
 
 def long_run_row(path: Path) -> list[str]:
     """A row of the long-runs table from a run's own output: a VGG16 run's metrics.json or the seeds.json of a
     segmentation configuration trained over seeds."""
-    m = read_json(path, "--runs")
-    o, fit = m["options"], m.get("fit")
+    m = read_json(path, "--runs", ("experiment", "options", "device"), "a run's metrics.json or a seed set's seeds.json")
+    o, fit, seeded = m["options"], m.get("fit"), "seeds" in m
     size = "x".join(map(str, o["image_size"])) if o.get("image_size") else "256x320"
-    if "seeds" in m:  # experiment.train_over_seeds: one segmentation configuration over several seeds
+    if (m["experiment"], seeded) not in (("segmentation", True), ("vgg16", False)):
+        raise cli.UsageError(f"--runs {path}: a {'seed set of' if seeded else 'single'} {m['experiment']} run; give a "
+                             "VGG16 run's metrics.json or a segmentation seed set's seeds.json")
+    if seeded:  # experiment.train_over_seeds: one segmentation configuration over several seeds
         extra = (f" --augment {o['augment']}" if o["augment"] != "none" else "") + \
             ("" if o["dice_batch"] else " --dice-per-frame")
         return [f"segmentation `--recipe {o['recipe']}`{extra}, {size}, {o['epochs']} epochs, seeds {m['seeds']}",
@@ -397,9 +404,6 @@ def long_run_row(path: Path) -> list[str]:
                 " / ".join(f"{t / 60:.0f}" for t in m["train_seconds"]) + " min per seed", m["device"],
                 f"`python train_segmentation.py --data DATA --out {path.parent} --recipe {o['recipe']}{extra} "
                 f"--image-size {size} --epochs {o['epochs']} --seeds {' '.join(map(str, m['seeds']))}`"]
-    if m["experiment"] != "vgg16":
-        raise cli.UsageError(f"--runs {path}: a single {m['experiment']} run; give a VGG16 run's metrics.json or a "
-                             "seed set's seeds.json")
     incomplete = "" if fit["complete"] else " (INCOMPLETE)"
     d = m["details"]
     schedule = f" --scheduler {o['scheduler']}" if o["scheduler"] != "none" else ""
@@ -467,7 +471,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.render:
         def write_markdown() -> None:
-            text = render([read_json(p, "--render") for p in args.render], args.runs)
+            text = render([read_json(p, "--render", ("machine", "device", "command"), "a benchmark's JSON (bench.py "
+                                     "--json)") for p in args.render], args.runs)
             atomic.write_text(text, args.out) if args.out else print(text)
         cli.main(write_markdown)
     data = args.data or (REAL_ENDO if (REAL_ENDO / "segmentation").is_dir() else None)

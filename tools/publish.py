@@ -27,7 +27,7 @@ def publish(run: Path, root: Path = ROOT) -> list[str]:
     for needed in (summary_path, notebook):
         if not needed.is_file():
             raise cli.UsageError(f"RUN={run}: no {needed.relative_to(run)}; run `make run` first")
-    report.readme_text(root / "README.md")  # its results block is refused now, not after results/ is replaced
+    report.readme_text(root / "README.md", "")  # its results block is refused now, not after results/ is replaced
     summary = json.loads(summary_path.read_text())
     folders = sorted({e["dir"].split("/")[0] for e in summary["experiments"].values() if e.get("dir")})
     published = root / "results"
