@@ -36,8 +36,8 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
             True (the assignment's): for each class c,
             ``D_c = (2 * sum_{n,h,w} p * g + smooth) / (sum_{n,h,w} p + sum_{n,h,w} g + smooth)``,
             sums over every element of the batch, and the loss is ``1 - mean_c D_c``.
-            False (per frame, ours): ``D_{n,c}`` with the sums over one image's H x W pixels, and the loss is
-            ``1 - mean_{n,c} D_{n,c}``.
+            False (per frame, an option of ours): ``D_{n,c}`` with the sums over one image's H x W pixels, and
+            the loss is ``1 - mean_{n,c} D_{n,c}``.
 
     Returns:
         A scalar, computed in float32 whatever the autocast precision.

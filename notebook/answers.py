@@ -128,8 +128,9 @@ def convergence(fits: list[dict], cap: int) -> str:
     at_cap = capped(fits)
     kept = f"weights of epochs {listing([f['best_epoch'] for f in fits])} kept"
     slopes = [f["val_loss_slope"] for f in fits if f.get("val_loss_slope") is not None]
-    moved = (f"; over the last 3 epochs the validation loss moved {sum(slopes) / len(slopes):+.4f} per epoch"
-             if slopes else "")
+    mean = sum(slopes) / len(slopes) if slopes else 0.0
+    moved = ("" if not slopes else f"; over the last 3 epochs the validation loss rose {mean:+.4f} per epoch, past "
+             "its best" if mean > 0 else f"; over the last 3 epochs the validation loss moved {mean:+.4f} per epoch")
     if not at_cap:
         return (f"Converged: early stopping fired in every seed, after epochs "
                 f"{listing([f['epochs_run'] for f in fits])} ({kept}){moved}.")
@@ -182,9 +183,10 @@ def without_docstring(function: object) -> str:
 
 def augmentation_source(whole: bool = False) -> str:
     """1(b)'s augmentation read from the module: its entry and the flips (a notebook page), or ``whole``: with
-    the colour jitter and each of its parts too (the report's appendix)."""
+    the strong mode's affine, the colour jitter and each of its parts too (the report's appendix: every function
+    the entry calls)."""
     parts = (augment.augment_batch, augment.random_flips) + (
-        (augment.color_jitter, augment.rgb_to_grayscale, augment._blend, augment.adjust_brightness,
+        (augment.random_affine, augment.color_jitter, augment.rgb_to_grayscale, augment._blend, augment.adjust_brightness,
          augment.adjust_contrast, augment.adjust_saturation, augment.adjust_hue) if whole else ())
     adjust = ["ADJUST = {" + ", ".join(f'"{k}": {f.__name__}' for k, f in augment.ADJUST.items()) + "}"] if whole else []
     return "\n".join([f"JITTER = {augment.JITTER}"] + [without_docstring(f) for f in parts] + adjust)
@@ -229,7 +231,7 @@ def answer_1a(e: dict, summary: dict) -> str:
         "Dice is overlap over size and weighs a thin instrument as much as the background. As the assignment "
         "describes it, intersection and sizes are summed over the whole batch per class, smoothed by 1 and "
         "averaged over the classes; the loss is 1 - Dice.\n"
-        f"Settings: {settings(e['options'], e['train_frames'])}. Result over {len(e['seeds'])} seeds: "
+        f"Settings: {settings(e['options'], e['train_frames'])}. Result: "
         f"{result(e, summary)}. "
         + convergence(e["fits"], e["options"]["epochs"]))
 
@@ -239,7 +241,7 @@ def answer_1b(e: dict, summary: dict) -> str:
             "probability 0.5 (an endoscope sees instruments from any side; the labels move with the frame), and "
             "the frame alone gets colour jitter (brightness, contrast, saturation 0.25, hue 0.03: lighting and "
             "tissue colour change between procedures, instrument shapes do not).\n"
-            f"Settings: {settings(e['options'], e['train_frames'])}. Result over {count(len(e['seeds']), 'seed')}: "
+            f"Settings: {settings(e['options'], e['train_frames'])}. Result: "
             f"{result(e)}. " + convergence(e["fits"], e["options"]["epochs"]) +
             against("1b", e, summary, "1a", "Against 1(a)"))
 
@@ -253,7 +255,7 @@ def answer_1c(e: dict, summary: dict) -> str:
     text = (f"The study: {grid}, 1(a)'s loss and checkpoint rule, seed 0, successive halving on the validation "
             f"strict Dice over rounds of {listing(rungs)} epochs ({listing(survivors, ' → ')} configurations); it "
             f"chose learning rate {chosen['lr']:g}, batch {chosen['batch_size']}. " + cuts_note(rows, rungs) +
-            f"\nSettings: {settings(e['options'], e['train_frames'])}. Result over {len(e['seeds'])} seeds: "
+            f"\nSettings: {settings(e['options'], e['train_frames'])}. Result: "
             f"{result(e)}. " + convergence(e["fits"], e["options"]["epochs"]))
     base = summary["experiments"].get("1a")
     if base and base.get("dir") == e["dir"]:
@@ -365,8 +367,8 @@ def answer_1e(e: dict, summary: dict) -> str:
     return ("The segmentation U-Net starts from the colorization weights: every tensor of the same shape is loaded "
             f"({len(init.get('loaded', []))} tensors); the first convolution (1 → 32 channels there) becomes 3 → 32 "
             "by repeating its kernel over R, G and B divided by 3; the last layer starts fresh." +
-            pretraining_note(init, summary) + f"\nSettings: {settings(e['options'], e['train_frames'])}. Result over "
-            f"{count(len(e['seeds']), 'seed')}: {result(e)}. " + convergence(e["fits"], e["options"]["epochs"]) +
+            pretraining_note(init, summary) + f"\nSettings: {settings(e['options'], e['train_frames'])}. Result: "
+            f"{result(e)}. " + convergence(e["fits"], e["options"]["epochs"]) +
             against("1e", e, summary, "1c", "Differences compared to (c), from scratch"))
 
 

@@ -103,6 +103,7 @@ def outside_runs(key: str, summary: dict, results: Path) -> list[dict]:
             m = json.loads((results / folder / "metrics.json").read_text())
             schedule = "" if m["options"].get("scheduler", "none") == "none" else f", {m['options']['scheduler']} schedule"
             found.append({"folder": folder, "options": m["options"], "test": m["test"],
+                          "setting": f"{m['details']['train_images']:,} images{schedule}",
                           "budget": f"{m['details']['train_images']:,} images, "
                                     f"{count(m['fit']['epochs_run'], 'epoch')}{schedule}"})
     return found
@@ -225,7 +226,7 @@ def overview(summary: dict) -> str:
     data = ("synthetic data" if summary["data"]["synthetic"] else
             "the course's EndoVis 2017 instrument-type data (300 training, 50 validation and 50 test frames)")
     text = [f"Every experiment the available data and weights allow was trained, on {data} and Fashion-MNIST, on "
-            f"{summary['device'].split(' (')[0].upper()} ({summary['profile_description']})."]
+            f"{summary['device'].split(' (')[0].upper()}. The budget: {summary['profile_description']}."]
     fits = [f for k in ("1a", "1b", "1c", "1e") for f in ex.get(k, {}).get("fits", [])]
     if fits:
         text.append(f"{stopped_words(fits)} segmentation runs of 1(a), 1(b), 1(c) and 1(e) stopped early on the "
@@ -332,9 +333,8 @@ def reference_answers(summary: dict) -> list[Block]:
         "to 1 in any batch, and a class absent from a frame and not predicted there also scores 1 through the "
         "smoothing: averaged per frame over eight classes, the score stays high even for a model that finds little "
         "of the instruments. Table 2 sets our three readings of the test Dice beside the reference (this "
-        "notebook's runs, mean over seeds). The batch-wide reading is the one the assignment defines; the "
-        "per-frame reading sits closest to the reference's numbers; the strict Dice counts instrument pixels "
-        "only and is the one to compare recipes with. Its last row is the prediction that needs no model, background "
+        "notebook's runs, mean over seeds). The batch-wide reading is the one the assignment defines; "
+        f"{closest_words(rows)}; the strict Dice counts instrument pixels only and is the one to compare recipes with. Its last row is the prediction that needs no model, background "
         "on every pixel: every smoothed reading of a trained model is to be read against it." +
         below_nothing(ex, summary.get("baselines", {}).get("segmentation")) +
         "\nVGG16 (this notebook's runs): " + "; ".join(vgg) + ".")
@@ -342,6 +342,18 @@ def reference_answers(summary: dict) -> list[Block]:
     if len(rows) > 1:
         blocks.append(Block("table", "Table 2. The test Dice three ways beside the course's reference answers.", rows))
     return blocks
+
+
+def closest_words(rows: list[list[str]]) -> str:
+    """Which of the three readings of Table 2 lies closest to the reference, counted over its sections' rows."""
+    readings = ("per-frame", "batch-wide", "strict")  # the order of Table 2's columns
+    nearest = [min(range(3), key=lambda k: abs(float(r[2 + k]) - float(r[1]))) for r in rows[1:]
+               if r[1] and "n/a" not in r[2:]]
+    if not nearest:
+        return "no section ran to compare with the reference"
+    best = max(range(3), key=nearest.count)
+    return (f"the {readings[best]} reading sits closest to the reference's numbers in {nearest.count(best)} of "
+            f"{len(nearest)} sections")
 
 
 def below_nothing(ex: dict, nothing: dict | None) -> str:
@@ -352,8 +364,10 @@ def below_nothing(ex: dict, nothing: dict | None) -> str:
         return ""
     below = [sum(t[k]["mean"] < nothing[k] for t in done) for k in ("assignment_dice", "assignment_dice_per_frame")]
     above = sum(t["mean_present_instrument_dice"]["mean"] > nothing["mean_present_instrument_dice"] for t in done)
-    return (f" Of these {len(done)} sections, {below[0]} score below it on the batch-wide reading and {below[1]} on "
-            f"the per-frame reading; on the strict Dice {above} score above its "
+    n = len(done)
+    words = ["all" if k == n else "none" if k == 0 else str(k) for k in (*below, above)]
+    return (f" Of these {count(n, 'section')}, {words[0]} score below it on the batch-wide reading and {words[1]} on "
+            f"the per-frame one; on the strict Dice {words[2]} score above its "
             f"{f3(nothing['mean_present_instrument_dice'])}.")
 
 
@@ -411,7 +425,7 @@ def per_class(summary: dict, results: Path, numbers: dict) -> list[Block]:
     present_classes = [c for c in range(1, len(names)) if c not in best["test"]["absent_classes"]]
     dice = {c: best["test"]["dice_per_class"][c]["mean"] for c in present_classes}
     weakest = sorted(present_classes, key=dice.get)[:2]
-    text = (f"Per class, the best run ({label(best_key)}) finds " +
+    text = (f"Per class, the best section on the strict Dice ({label(best_key)}, its mean over seeds) finds " +
             " and ".join(f"{names[c]} least well ({f3(dice[c], 2)})" if i == 0 else f"{names[c]} ({f3(dice[c], 2)})"
                          for i, c in enumerate(weakest)) + ".")
     metrics = results / best["dir"] / f"seed{best['seeds'][0]}" / "metrics.json"
@@ -464,10 +478,15 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
             text.append(f"{label(key)} at {run['budget']}. " + answers.convergence(run["fits"], run["options"]["epochs"]))
             figures.append((run["folder"], "loss.png", f"{label(key)} at {run['budget']}: training and "
                             "validation loss per epoch, every seed."))
-        fixed = [r["budget"] for r in found if "fits" not in r]
+        fixed = [r for r in found if "fits" not in r]
         if fixed:
-            text.append(f"{label(key)} at {'; at '.join(fixed)}: fixed schedules without early stopping, each "
-                        "reporting its last epoch's test accuracy, so that no epoch is chosen on the test split.")
+            same = len({r["setting"] for r in fixed}) == 1  # then said once, with each run's epochs
+            epochs = [str(r["options"]["epochs"]) for r in fixed]
+            epochs = " and ".join([", ".join(epochs[:-1]), epochs[-1]] if epochs[:-1] else epochs)
+            runs = f"on {fixed[0]['setting']}, for {epochs} epochs" if same else "at " + "; at ".join(
+                r["budget"] for r in fixed)
+            text.append(f"{label(key)} {runs}: fixed schedules without early stopping, each reporting its last "
+                        "epoch's test accuracy, so that no epoch is chosen on the test split.")
         if key == "2a":
             figures.append((found[-1]["folder"], "curves.png", f"2(a) at {found[-1]['budget']}: training loss, "
                             "test loss and test accuracy per epoch."))
@@ -479,8 +498,8 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
     shown = [f"Figure {numbers['Figure'] + k}{' shows' if k == 1 else ''} {c.split(' at ')[0]}'s curves"
              for k, (_, _, c) in enumerate(figures, 1)]
     text.append(f"{caption.split('.')[0]} gives their test scores" +
-                ("" if not shown else "; " + answers.listing(shown) if len(shown) <= 2 else
-                 "; " + ", ".join(shown[:-1]) + " and " + shown[-1]) + ".")
+                ("" if not shown else "; " + " and ".join([", ".join(shown[:-1]), shown[-1]] if shown[:-1] else shown))
+                + ".")
     blocks = [Block("heading", "Longer runs, outside the notebook"), Block("text", "\n".join(text)),
               Block("table", caption, longer_rows(summary, results))]
     for folder, name, caption in figures:
@@ -488,7 +507,8 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
         if not path.is_file():  # a seed set records no figure of its own: drawn from its seeds' histories
             seeds = json.loads((results / folder / "seeds.json").read_text())["seeds"]
             figures_kit.curves({f"seed {s}": read_history(results / folder / f"seed{s}") for s in seeds},
-                               ["train_loss", "val_loss"], "Dice loss", "Training and validation loss per seed", path)
+                               ["train_loss", "val_loss"], "Dice loss",
+                               caption.split(":")[0] + ": training and validation loss", path)
         blocks.append(Block("figure", numbered(numbers, "Figure", caption), path=path.resolve()))
     return blocks
 

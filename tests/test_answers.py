@@ -36,7 +36,8 @@ def worst(summary: dict, seeds: int, disagree: bool) -> dict:
                                 monitor="val_mean_instrument_dice")
             e["train_frames"] = 123456
             e["fits"] = [{"seed": k, "best_epoch": 999, "epochs_run": 999, "stop_reason": "reached 999 epochs",
-                          "train_seconds": 1.0, "val_loss_slope": -0.12345, "train_loss_slope": -0.1}
+                          "train_seconds": 1.0, "val_loss_slope": 0.12345 if disagree else -0.12345,
+                          "train_loss_slope": -0.1}
                          for k in range(seeds)]
             for split in ("test", "validation"):
                 e[split]["absent_classes"] = [1, 5, 6, 7]

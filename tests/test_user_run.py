@@ -119,6 +119,7 @@ def test_a_signal_to_run_notebook_stops_the_kernel_with_one_line(signame, code, 
     parameters = nbformat.v4.new_code_cell('PROFILES = {"full": {}, "quick": {}, "smoke": {}}')
     parameters.metadata["tags"] = ["parameters"]
     signal_cell = (f"import os, signal, time\nopen({str(tmp_path / 'kernel.pid')!r}, 'w').write(str(os.getpid()))\n"
+                   "os.write(2, b'said below Python\\n')\n"  # as a C library dying in the kernel would
                    f"os.kill(os.getppid(), signal.{signame})\n" + ("time.sleep(300)" if moment == "during a cell"
                                                                   else ""))
     later = f"open({str(tmp_path / 'later-cell-ran')!r}, 'w').write('yes')"
@@ -134,3 +135,17 @@ def test_a_signal_to_run_notebook_stops_the_kernel_with_one_line(signame, code, 
         os.kill(int((tmp_path / "kernel.pid").read_text()), 0)  # nbclient shut the kernel down before the exit
     assert not (tmp_path / "later-cell-ran").exists()
     assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[1].source == signal_cell
+    assert (tmp_path / "out-kernel.log").read_text() == "said below Python\n"  # kept apart from the one line
+
+
+def test_a_kernel_that_dies_is_one_error_naming_its_log(tmp_path):
+    parameters = nbformat.v4.new_code_cell('PROFILES = {"full": {}, "quick": {}, "smoke": {}}')
+    parameters.metadata["tags"] = ["parameters"]
+    dying = nbformat.v4.new_code_cell("import os\nos.write(2, b'segfault, say\\n')\nos._exit(1)")
+    nbformat.write(nbformat.v4.new_notebook(cells=[parameters, dying]), tmp_path / "dies.ipynb")
+    result = run_script("tools/run_notebook.py", "--notebook", str(tmp_path / "dies.ipynb"), "--output",
+                        str(tmp_path / "out.ipynb"), timeout=240, env={"HW6_OUT": str(tmp_path / "results")})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: the kernel died; outputs up to it are in {tmp_path / 'out.ipynb'} (the "
+                                    f"kernel's own error output: {tmp_path / 'out-kernel.log'})"), result.stderr
+    assert (tmp_path / "out-kernel.log").read_text() == "segfault, say\n" and (tmp_path / "out.ipynb").is_file()

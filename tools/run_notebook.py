@@ -45,7 +45,8 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
 
     SIGINT and SIGTERM interrupt the running cell as Jupyter's stop button does (SIGINT to the kernel; a kernel
     still running ``KERNEL_GRACE_S`` later is killed), no later cell starts, nbclient shuts the kernel down as
-    after any failed cell, and ``Stopped`` is raised."""
+    after any failed cell, and ``Stopped`` is raised. What the kernel process itself writes to its standard error
+    (below Python: a C library's message as it dies) goes to ``kernel_log(output)``, kept only when not empty."""
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # not its log on stderr
@@ -75,8 +76,10 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
     client.on_notebook_start, client.on_cell_execute = take_signals, before_cell
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}  # until the kernel runs
     t0 = time.perf_counter()
+    log = kernel_log(output)
     try:
-        client.execute()
+        with open(log, "w") as kernel_stderr:
+            client.execute(stderr=kernel_stderr)  # passed on to the kernel's Popen
     except (CellExecutionError, DeadKernelError):
         if not stopped:
             raise
@@ -84,6 +87,8 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
         for s, handler in previous.items():
             signal.signal(s, handler)
         atomic.write_text(nbformat.writes(nb), output)
+        if log.is_file() and log.stat().st_size == 0:
+            log.unlink()
     if stopped:
         raise Stopped(stopped[0])
     return time.perf_counter() - t0
@@ -112,9 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         try:
             seconds = execute(args.notebook, output)
-        except CellExecutionError as exc:
-            print(f"error: a notebook cell failed; outputs up to it are in {output}\n{str(exc)[-2000:]}",
-                  file=sys.stderr)
+        except (CellExecutionError, DeadKernelError) as exc:
+            what = "a notebook cell failed" if isinstance(exc, CellExecutionError) else "the kernel died"
+            logged = f" (the kernel's own error output: {kernel_log(output)})" if kernel_log(output).is_file() else ""
+            print(f"error: {what}; outputs up to it are in {output}{logged}\n{str(exc)[-2000:]}", file=sys.stderr)
             return 1
         except Stopped as stop:  # the kernel was interrupted and shut down: one line, and how to go on
             print(f"interrupted: the notebook so far is in {output}; the same command with HW6_RESUME=1 continues "
@@ -124,6 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         return 0
 
     cli.main(body)
+
+
+def kernel_log(output: Path) -> Path:
+    """Where the kernel's own standard error goes: beside the executed notebook."""
+    return output.with_name(f"{output.stem}-kernel.log")
 
 
 def check(notebook: Path) -> None:
