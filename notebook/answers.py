@@ -303,8 +303,17 @@ def answer_1c_recipe(e: dict, summary: dict) -> str:
         lines.append(line)
     seeds = ("one seed" if len(e["seeds"]) == 1 else f"seeds {listing(e['seeds'])}")
     where = f" Otherwise 1(c)'s settings ({settings(base['options'])})." if base and "options" in base else ""
-    return (f"Each step on top of the one before, over {seeds} (what the budget leaves after the assignment's "
-            f"sections); no step was chosen on the test split.{where}\n" + "\n".join(lines))
+    return (f"Each step on top of the one before, over {seeds}; the steps were chosen in earlier runs on the "
+            f"validation split, none on the test split.{where}\n" +
+            "\n".join(lines) + validation_end(rows))
+
+
+def validation_end(rows: list[dict]) -> str:
+    """The steps on the validation split, the split they were chosen on, and where the last ends against the first."""
+    means = [present(r, "validation")["mean"] for r in rows]
+    side = ("level with" if round(means[0], 3) == round(means[-1], 3) else
+            "above" if means[-1] > means[0] else "below")
+    return f"\nOn validation the steps read {listing([f3(m) for m in means])}: the last ends {side} the first."
 
 
 def kept_epochs_note(e: dict) -> str:

@@ -44,9 +44,9 @@ def worst(summary: dict, seeds: int, disagree: bool) -> dict:
                 shift = 0.3 if disagree and key in ("1b", "1c", "1e") else 0.0
                 e[split]["mean_present_instrument_dice"] = spread([0.123456 + shift + 0.01 * k for k in range(seeds)])
                 e[split]["absent_predicted_share"] = spread([0.4444] * seeds)
-    for row in s["experiments"]["1c_recipe"]["rows"]:
+    for i, row in enumerate(s["experiments"]["1c_recipe"]["rows"]):  # steps that move: every sentence is said
         for split in ("test", "validation"):
-            row[split]["mean_present_instrument_dice"] = spread([0.9 - 0.2 * (k % 2) for k in range(seeds)])
+            row[split]["mean_present_instrument_dice"] = spread([0.9 - 0.2 * (k % 2) - 0.05 * i for k in range(seeds)])
     s["experiments"]["1c_recipe"]["seeds"] = list(range(seeds))
     s["experiments"]["1c_recipe"]["kept_epochs"] = {"val_loss": [999] * seeds, "val_present_dice": [998] * seeds}
     study = s["experiments"]["1c"]["study"]
@@ -137,3 +137,13 @@ def test_1d_sets_its_psnr_against_the_constant_tint_on_either_side(psnr, words):
     s["experiments"]["1d"]["validation"]["psnr_db"] = psnr
     s["baselines"]["colorization"]["constant_tint_psnr_db"] = 25.7
     assert words in answers.answer("1d", s)
+
+
+@pytest.mark.parametrize("last, side", [(0.7, "above"), (0.3, "below"), (0.5001, "level with")])
+def test_the_recipe_answer_says_where_its_steps_end_on_validation(last, side):
+    s = copy.deepcopy(SUMMARY)
+    rows = s["experiments"]["1c_recipe"]["rows"]
+    for row, value in zip(rows, [0.5, 0.6, 0.4, last]):
+        row["validation"]["mean_present_instrument_dice"] = spread([value] * 3)
+    assert (f"On validation the steps read 0.500, 0.600, 0.400, {last:.3f}: the last ends {side} the first."
+            in answers.answer("1c_recipe", s))
