@@ -129,8 +129,9 @@ def convergence(fits: list[dict], cap: int) -> str:
     kept = f"weights of epochs {listing([f['best_epoch'] for f in fits])} kept"
     slopes = [f["val_loss_slope"] for f in fits if f.get("val_loss_slope") is not None]
     mean = sum(slopes) / len(slopes) if slopes else 0.0
+    rose = slopes and all(s > 0 for s in slopes) and round(mean, 4) > 0  # in every seed, not on average
     moved = ("" if not slopes else f"; over the last 3 epochs the validation loss rose {mean:+.4f} per epoch, past "
-             "its best" if mean > 0 else f"; over the last 3 epochs the validation loss moved {mean:+.4f} per epoch")
+             "its best" if rose else f"; over the last 3 epochs the validation loss moved {mean:+.4f} per epoch")
     if not at_cap:
         return (f"Converged: early stopping fired in every seed, after epochs "
                 f"{listing([f['epochs_run'] for f in fits])} ({kept}){moved}.")
@@ -311,6 +312,8 @@ def answer_1c_recipe(e: dict, summary: dict) -> str:
 def validation_end(rows: list[dict]) -> str:
     """The steps on the validation split, the split they were chosen on, and where the last ends against the first."""
     means = [present(r, "validation")["mean"] for r in rows]
+    if len(means) < 2 or not all(math.isfinite(m) for m in means):
+        return ""
     side = ("level with" if round(means[0], 3) == round(means[-1], 3) else
             "above" if means[-1] > means[0] else "below")
     return f"\nOn validation the steps read {listing([f3(m) for m in means])}: the last ends {side} the first."

@@ -102,10 +102,9 @@ def outside_runs(key: str, summary: dict, results: Path) -> list[dict]:
         elif (results / folder / "metrics.json").is_file():
             m = json.loads((results / folder / "metrics.json").read_text())
             schedule = "" if m["options"].get("scheduler", "none") == "none" else f", {m['options']['scheduler']} schedule"
-            found.append({"folder": folder, "options": m["options"], "test": m["test"],
-                          "setting": f"{m['details']['train_images']:,} images{schedule}",
-                          "budget": f"{m['details']['train_images']:,} images, "
-                                    f"{count(m['fit']['epochs_run'], 'epoch')}{schedule}"})
+            images, epochs = f"{m['details']['train_images']:,} images", m["fit"]["epochs_run"]
+            found.append({"folder": folder, "options": m["options"], "test": m["test"], "epochs": epochs,
+                          "setting": f"{images}{schedule}", "budget": f"{images}, {count(epochs, 'epoch')}{schedule}"})
     return found
 
 
@@ -350,10 +349,11 @@ def closest_words(rows: list[list[str]]) -> str:
     nearest = [min(range(3), key=lambda k: abs(float(r[2 + k]) - float(r[1]))) for r in rows[1:]
                if r[1] and "n/a" not in r[2:]]
     if not nearest:
-        return "no section ran to compare with the reference"
-    best = max(range(3), key=nearest.count)
-    return (f"the {readings[best]} reading sits closest to the reference's numbers in {nearest.count(best)} of "
-            f"{len(nearest)} sections")
+        return "no section has all three readings to compare with the reference"
+    most = max(map(nearest.count, range(3)))
+    tops = [readings[k] for k in range(3) if nearest.count(k) == most]
+    return (f"the {' and '.join(tops)} reading{'s sit' if len(tops) > 1 else ' sits'} closest to the reference's "
+            f"numbers in {most} of {count(len(nearest), 'section')}{' each' if len(tops) > 1 else ''}")
 
 
 def below_nothing(ex: dict, nothing: dict | None) -> str:
@@ -365,6 +365,10 @@ def below_nothing(ex: dict, nothing: dict | None) -> str:
     below = [sum(t[k]["mean"] < nothing[k] for t in done) for k in ("assignment_dice", "assignment_dice_per_frame")]
     above = sum(t["mean_present_instrument_dice"]["mean"] > nothing["mean_present_instrument_dice"] for t in done)
     n = len(done)
+    if n == 1:
+        words = [("scores " if k else "does not score ") for k in (*below, above)]
+        return (f" The one section {words[0]}below it on the batch-wide reading, {words[1]}below it on the per-frame "
+                f"one, and {words[2]}above its {f3(nothing['mean_present_instrument_dice'])} on the strict Dice.")
     words = ["all" if k == n else "none" if k == 0 else str(k) for k in (*below, above)]
     return (f" Of these {count(n, 'section')}, {words[0]} score below it on the batch-wide reading and {words[1]} on "
             f"the per-frame one; on the strict Dice {words[2]} score above its "
@@ -475,17 +479,19 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
     figures = []
     for key, found in runs.items():
         for run in (r for r in found if "fits" in r):
-            text.append(f"{label(key)} at {run['budget']}. " + answers.convergence(run["fits"], run["options"]["epochs"]))
+            text.append(f"{label(key)} at {run['budget']}. " +
+                        answers.convergence(run["fits"], run["options"]["epochs"]))
             figures.append((run["folder"], "loss.png", f"{label(key)} at {run['budget']}: training and "
                             "validation loss per epoch, every seed."))
         fixed = [r for r in found if "fits" not in r]
         if fixed:
             same = len({r["setting"] for r in fixed}) == 1  # then said once, with each run's epochs
-            epochs = [str(r["options"]["epochs"]) for r in fixed]
-            epochs = " and ".join([", ".join(epochs[:-1]), epochs[-1]] if epochs[:-1] else epochs)
-            runs = f"on {fixed[0]['setting']}, for {epochs} epochs" if same else "at " + "; at ".join(
+            epochs = [str(r["epochs"]) for r in fixed]
+            epochs = (count(fixed[0]["epochs"], "epoch") if len(fixed) == 1 else
+                      ", ".join(epochs[:-1]) + " and " + epochs[-1] + " epochs")
+            phrase = f"on {fixed[0]['setting']}, for {epochs}" if same else "at " + "; at ".join(
                 r["budget"] for r in fixed)
-            text.append(f"{label(key)} {runs}: fixed schedules without early stopping, each reporting its last "
+            text.append(f"{label(key)} {phrase}: fixed schedules without early stopping, each reporting its last "
                         "epoch's test accuracy, so that no epoch is chosen on the test split.")
         if key == "2a":
             figures.append((found[-1]["folder"], "curves.png", f"2(a) at {found[-1]['budget']}: training loss, "

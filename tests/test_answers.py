@@ -147,3 +147,19 @@ def test_the_recipe_answer_says_where_its_steps_end_on_validation(last, side):
         row["validation"]["mean_present_instrument_dice"] = spread([value] * 3)
     assert (f"On validation the steps read 0.500, 0.600, 0.400, {last:.3f}: the last ends {side} the first."
             in answers.answer("1c_recipe", s))
+
+
+@pytest.mark.parametrize("slopes, word", [([0.01, 0.02], "rose +0.0150 per epoch, past its best"),
+                                          ([0.03, -0.01], "moved +0.0100 per epoch"),
+                                          ([0.00001, 0.00002], "moved +0.0000 per epoch")])
+def test_past_its_best_only_when_the_validation_loss_rose_in_every_seed(slopes, word):
+    fits = [{"seed": k, "best_epoch": 5, "epochs_run": 10, "stop_reason": "reached 10 epochs", "val_loss_slope": s}
+            for k, s in enumerate(slopes)]
+    assert word in answers.convergence(fits, 10)
+
+
+def test_the_recipe_validation_sentence_needs_two_finite_steps():
+    assert answers.validation_end([]) == ""
+    row = {"validation": {"mean_present_instrument_dice": spread([0.5])}}
+    assert answers.validation_end([row]) == ""
+    assert answers.validation_end([row, {"validation": {"mean_present_instrument_dice": spread([])}}]) == ""

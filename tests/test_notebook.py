@@ -28,6 +28,10 @@ def tracked_changes() -> str | None:
                           text=True, check=True).stdout
 
 
+def summary_dir(results: Path, key: str) -> str:
+    return json.loads((results / "summary.json").read_text())["experiments"][key]["dir"]
+
+
 def unreferenced(blocks: list) -> list[str]:
     """The numbered tables and figures that no paragraph of the report refers to."""
     prose = " ".join(b.text for b in blocks if b.kind == "text")
@@ -251,6 +255,7 @@ def test_report_shows_the_longer_runs_apart_with_their_curves_and_convergence(ex
     for source, folder in (("1a_dice", "dice-reading/batch"), ("1b_augment", "1b-seeds-128x160")):
         shutil.copytree(results / source, results / folder)
         (results / folder / "loss.png").unlink()  # a seed set's curves are drawn from its histories
+    shutil.copytree(results / summary_dir(results, "2a"), results / "2a-full")  # a longer fixed-schedule VGG16 run
     blocks = report.layout(results)
     heading = [i for i, b in enumerate(blocks) if b.text.startswith("Longer runs, outside the notebook")]
     assert len(heading) == 1
@@ -258,6 +263,7 @@ def test_report_shows_the_longer_runs_apart_with_their_curves_and_convergence(ex
     a1 = json.loads((results / "1a_dice" / "seeds.json").read_text())["test"]["mean_present_instrument_dice"]
     assert "fewer than three seeds" in text.lower() and f"{a1['mean']:.3f}" in text  # two smoke seeds: no finding
     assert "verged" in text  # each longer run says how it ended
+    assert "fixed schedules without early stopping" in text and "1(b) against 1(a) at this budget" in text
     assert not unreferenced(blocks)
     assert (results / "dice-reading" / "batch" / "loss.png").is_file()
     title = report.notebook_rows(json.loads((results / "summary.json").read_text()))
@@ -272,3 +278,13 @@ def test_report_shows_the_longer_runs_apart_with_their_curves_and_convergence(ex
     seeds["data"]["name"] = "other-data"
     (results / "1b-seeds-128x160" / "seeds.json").write_text(json.dumps(seeds))
     assert not report.outside_runs("1b", json.loads((results / "summary.json").read_text()), results)  # never mixed
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([["1a", "0.88", "0.80", "0.40", "0.50"], ["1b", "0.86", "0.50", "0.40", "0.84"]],
+     "the per-frame and strict readings sit closest to the reference's numbers in 1 of 2 sections each"),
+    ([["1a", "0.88", "0.80", "0.40", "0.50"]],
+     "the per-frame reading sits closest to the reference's numbers in 1 of 1 section"),
+    ([["1a", "0.88", "n/a", "0.40", "0.50"]], "no section has all three readings to compare with the reference")])
+def test_the_reading_closest_to_the_reference_is_counted_with_ties(rows, words):
+    assert report.closest_words([["Experiment", "Reference", "a", "b", "c"]] + rows) == words

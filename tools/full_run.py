@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from hw6.kit import atomic, cli
 from hw6.notebook import report
@@ -68,9 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> int:
         try:
             print(full_run(args.out, args.profile, args.data, args.fashion, args.bench, args.weights))
-        except CellExecutionError as exc:
-            print(f"error: a notebook cell failed; the notebook up to it is {args.out / 'hw6.ipynb'}\n"
-                  f"{str(exc)[-1500:]}", file=sys.stderr)
+        except (CellExecutionError, DeadKernelError) as exc:
+            what = "a notebook cell failed" if isinstance(exc, CellExecutionError) else "the kernel died"
+            log = run_notebook.kernel_log(args.out / "hw6.ipynb")
+            logged = f" (the kernel's own error output: {log})" if log.is_file() else ""
+            print(f"error: {what}; the notebook up to it is {args.out / 'hw6.ipynb'}{logged}\n{str(exc)[-1500:]}",
+                  file=sys.stderr)
             return 1
         return 0
 

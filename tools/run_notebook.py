@@ -45,8 +45,10 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
 
     SIGINT and SIGTERM interrupt the running cell as Jupyter's stop button does (SIGINT to the kernel; a kernel
     still running ``KERNEL_GRACE_S`` later is killed), no later cell starts, nbclient shuts the kernel down as
-    after any failed cell, and ``Stopped`` is raised. What the kernel process itself writes to its standard error
-    (below Python: a C library's message as it dies) goes to ``kernel_log(output)``, kept only when not empty."""
+    after any failed cell, and ``Stopped`` is raised. What reaches the kernel process's own standard error goes to
+    ``kernel_log(output)``, kept only when not empty: ipykernel forwards C-level output to the cells where it
+    captures the file descriptors, so what lands here is what it did not forward (a message written as the
+    kernel dies, or everything when the capture is off, as under pytest)."""
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # not its log on stderr
@@ -78,7 +80,7 @@ def execute(notebook: Path, output: Path, cwd: Path = ROOT, timeout: int | None 
     t0 = time.perf_counter()
     log = kernel_log(output)
     try:
-        with open(log, "w") as kernel_stderr:
+        with open(log, "a") as kernel_stderr:  # appended: a resumed run keeps what the stopped one logged
             client.execute(stderr=kernel_stderr)  # passed on to the kernel's Popen
     except (CellExecutionError, DeadKernelError):
         if not stopped:
