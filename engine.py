@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from hw6.datasets import InMemoryDataset, InMemoryLoader
 from hw6.kit import atomic
+from hw6.kit.cli import PRECISIONS
 from hw6.kit.errors import CheckpointError, DeviceUnavailable, RunFolderError, UsageError
 
 
@@ -141,8 +142,9 @@ def auto_precision(device: torch.device) -> str:
 
 def setup_runtime(device: str = "auto", precision: str = "auto", threads: int = 0) -> Runtime:
     """Picks the device (cuda, then mps, then cpu for "auto"; one line naming it when it does not exist), the
-    precision ("auto": ``forced_precision``, else ``auto_precision``), and joins the torchrun process group when launched under
-    torchrun. Sets nothing else for the process; see ``keep_freed_memory`` for the one process-wide setting."""
+    precision ("auto": ``forced_precision``, else ``auto_precision``), and joins the torchrun process group when
+    launched under torchrun. Sets nothing else for the process; see ``keep_freed_memory`` for the one
+    process-wide setting."""
     if threads > 0:
         torch.set_num_threads(threads)
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -171,8 +173,9 @@ def forced_precision() -> str | None:
     """$HW6_PRECISION, what "auto" means for every run of a process tree (a test suite, a notebook): fp32, bf16 or
     fp16, or None when unset or "auto"; anything else is one line."""
     value = os.environ.get("HW6_PRECISION", "").strip().lower()
-    if value not in ("", "auto", "fp32", "bf16", "fp16"):
-        raise UsageError(f"HW6_PRECISION={os.environ['HW6_PRECISION']}: expected auto, fp32, bf16 or fp16")
+    if value and value not in PRECISIONS:
+        raise UsageError(f"HW6_PRECISION={os.environ['HW6_PRECISION']}: expected {', '.join(PRECISIONS[:-1])} or "
+                         f"{PRECISIONS[-1]}")
     return value if value not in ("", "auto") else None
 
 

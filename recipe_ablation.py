@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> int:
         base_folder, parallel = options.pop("base"), options.pop("parallel")
-        rows = run(data, out, base_metrics(base_folder, data, seeds, options), seeds, parallel, f"the base runs ({base_folder})",
-                   **options)
+        base = base_metrics(base_folder, data, seeds, options)
+        rows = run(data, out, base, seeds, parallel, f"the base runs ({base_folder})", **options)
         print(cli.markdown_table([{"step": r["step"], "test present-class Dice": stats.describe(
             r["test"]["mean_present_instrument_dice"])} for r in rows]))
         complete = all(json.loads((out / f"seed{s}" / "metrics.json").read_text())["fit"]["complete"] for s in seeds)

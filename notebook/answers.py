@@ -53,6 +53,11 @@ def listing(values: list, sep: str = ", ") -> str:
     return f"{values[0]} ... {values[-1]} ({len(values)} values)"
 
 
+def series(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c": every item, in a sentence."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
 def count(n: int, word: str) -> str:
     """3, "seed" -> "3 seeds"; 1 -> "1 seed"."""
     return f"{n:,} {word}{'s' * (n != 1)}"
@@ -275,7 +280,8 @@ def updates_note(e: dict, base: dict | None) -> str:
     (steps, score, batch), (other_steps, other_score, other_batch) = sides
     if (steps - other_steps) * (score - other_score) <= 0:
         return ""  # same steps, same score, or the side with fewer steps leads
-    return f" Batch {batch}: {steps:,} updates an epoch, batch {other_batch}: {other_steps:,}; more steps may explain part of it."
+    return (f" Batch {batch}: {steps:,} updates an epoch, batch {other_batch}: {other_steps:,}; more steps may "
+            "explain part of it.")
 
 
 def cuts_note(rows: list[dict], rungs: list[int]) -> str:
@@ -356,10 +362,11 @@ def no_model_colour(summary: dict, e: dict) -> str:
     b = summary.get("baselines", {}).get("colorization")
     if b is None or b["image_size"] != e["details"]["image_size"]:
         return ""
-    psnr = (e["validation"] or {}).get("psnr_db")
-    gain = "" if psnr is None or not math.isfinite(psnr) else psnr - b["constant_tint_psnr_db"]
-    gain = "" if gain == "" else (f": the model adds {gain:.1f} dB to the tint" if gain > 0 else
-                                  f": the model is {-gain:.1f} dB below the tint")
+    psnr, gain = (e["validation"] or {}).get("psnr_db"), ""
+    if psnr is not None and math.isfinite(psnr):
+        delta = psnr - b["constant_tint_psnr_db"]
+        gain = (f": the model adds {delta:.1f} dB to the tint" if delta > 0 else
+                f": the model is {-delta:.1f} dB below the tint")
     return (f" Without a model, the grey frame copied to R, G and B scores {f3(b['grey_copy_psnr_db'], 1)} dB, and "
             f"the grey frame plus the training images' mean colour offset {f3(b['constant_tint_psnr_db'], 1)} dB{gain}.")
 

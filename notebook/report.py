@@ -26,7 +26,7 @@ from hw6.engine import read_history  # noqa: E402
 from hw6.kit import atomic, cli, stats  # noqa: E402
 from hw6.kit import figures as figures_kit  # noqa: E402
 from hw6.notebook import answers  # noqa: E402
-from hw6.notebook.answers import count, f3, label  # noqa: E402
+from hw6.notebook.answers import count, f3, label, series  # noqa: E402
 from hw6.notebook.results import slopes  # noqa: E402
 
 TITLES = {"1a": "1(a) U-Net segmentation with the Dice loss", "1b": "1(b) Data augmentation",
@@ -333,7 +333,8 @@ def reference_answers(summary: dict) -> list[Block]:
         "smoothing: averaged per frame over eight classes, the score stays high even for a model that finds little "
         "of the instruments. Table 2 sets our three readings of the test Dice beside the reference (this "
         "notebook's runs, mean over seeds). The batch-wide reading is the one the assignment defines; "
-        f"{closest_words(rows)}; the strict Dice counts instrument pixels only and is the one to compare recipes with. Its last row is the prediction that needs no model, background "
+        f"{closest_words(rows)}; the strict Dice counts instrument pixels only and is the one to compare recipes "
+        "with. Its last row is the prediction that needs no model, background "
         "on every pixel: every smoothed reading of a trained model is to be read against it." +
         below_nothing(ex, summary.get("baselines", {}).get("segmentation")) +
         "\nVGG16 (this notebook's runs): " + "; ".join(vgg) + ".")
@@ -410,8 +411,7 @@ def section(key: str, summary: dict, results: Path, numbers: dict) -> list[Block
         if key in ("1a", "1b") else ""
     if figures:
         refs = [f"{c.split('.')[0]}{' shows' if k == 0 else ''} {phrase}" for k, (c, phrase, _) in enumerate(figures)]
-        said = refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " and " + refs[-1]
-        blocks.append(Block("text", f"{said}.{listing}"))
+        blocks.append(Block("text", f"{series(refs)}.{listing}"))
         blocks += [Block("figure", caption, path=path) for caption, _, path in figures]
     elif listing:
         blocks.append(Block("text", listing.strip()))
@@ -486,9 +486,8 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
         fixed = [r for r in found if "fits" not in r]
         if fixed:
             same = len({r["setting"] for r in fixed}) == 1  # then said once, with each run's epochs
-            epochs = [str(r["epochs"]) for r in fixed]
             epochs = (count(fixed[0]["epochs"], "epoch") if len(fixed) == 1 else
-                      ", ".join(epochs[:-1]) + " and " + epochs[-1] + " epochs")
+                      series([str(r["epochs"]) for r in fixed]) + " epochs")
             phrase = f"on {fixed[0]['setting']}, for {epochs}" if same else "at " + "; at ".join(
                 r["budget"] for r in fixed)
             text.append(f"{label(key)} {phrase}: fixed schedules without early stopping, each reporting its last "
@@ -503,9 +502,7 @@ def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
                                          "seed).")
     shown = [f"Figure {numbers['Figure'] + k}{' shows' if k == 1 else ''} {c.split(' at ')[0]}'s curves"
              for k, (_, _, c) in enumerate(figures, 1)]
-    text.append(f"{caption.split('.')[0]} gives their test scores" +
-                ("" if not shown else "; " + " and ".join([", ".join(shown[:-1]), shown[-1]] if shown[:-1] else shown))
-                + ".")
+    text.append(f"{caption.split('.')[0]} gives their test scores" + ("; " + series(shown) if shown else "") + ".")
     blocks = [Block("heading", "Longer runs, outside the notebook"), Block("text", "\n".join(text)),
               Block("table", caption, longer_rows(summary, results))]
     for folder, name, caption in figures:
@@ -545,7 +542,8 @@ def appendix(summary: dict, results: Path) -> list[Block]:
         f"The {summary['profile']} profile: {summary['profile_description']}. Data: {summary['data']['name']}"
         f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data)'}; Fashion-MNIST from the data "
         f"root named {summary['fashion']}; VGG16 ImageNet weights: {weights}. Device: {summary['device']}, "
-        f"{count(summary['parallel'], 'training')} at a time.{resumed} Started {summary['started_utc']} UTC, {summary['train_seconds'] / 60:.0f} "
+        f"{count(summary['parallel'], 'training')} at a time.{resumed} Started {summary['started_utc']} UTC, "
+        f"{summary['train_seconds'] / 60:.0f} "
         f"min of training. Python {v['python']}, torch {v['torch']}, torchvision {v['torchvision']}, numpy "
         f"{v['numpy']}. Built by notebook/report.py from results/summary.json on "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}.{baselines_added(summary)}")),
@@ -744,7 +742,8 @@ def update_readme(results: Path, readme: Path) -> None:
         f"{'synthetic data' if summary['data']['synthetic'] else 'the course data (' + summary['data']['name'] + ')'}; "
         f"{summary['device']}; started {summary['started_utc']} UTC. Test split, this notebook's runs at one "
         f"budget. Strict Dice: {strict_dice_words(summary)} `report.pdf` has the figures and every answer.", "",
-        markdown(notebook_rows(summary)), "", "Strict per-class test Dice / IoU (mean over seeds), the same runs (absent: no pixel of the class in the test "
+        markdown(notebook_rows(summary)), "",
+        "Strict per-class test Dice / IoU (mean over seeds), the same runs (absent: no pixel of the class in the test "
         "masks):", "",
         markdown(per_class_rows(summary) or [["Class", "none run"]])] +
         (["", "Longer runs outside the notebook, on the same data (the report's last section says how each ended):", "",

@@ -53,7 +53,8 @@ def test_a_single_segmentation_run_is_refused_as_a_long_runs_row(seg_run):
     from hw6.tools import bench
 
     out, _ = seg_run
-    with pytest.raises(cli.UsageError, match="a single segmentation run; give a VGG16 run's metrics.json or a segmentation seed set's"):
+    with pytest.raises(cli.UsageError,
+                       match="a single segmentation run; give a VGG16 run's metrics.json or a segmentation seed set's"):
         bench.long_run_row(out / "metrics.json")  # BENCHMARKS.md's long runs are seed sets and VGG16 runs
 
 

@@ -69,11 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             print(full_run(args.out, args.profile, args.data, args.fashion, args.bench, args.weights))
         except (CellExecutionError, DeadKernelError) as exc:
-            what = "a notebook cell failed" if isinstance(exc, CellExecutionError) else "the kernel died"
-            log = run_notebook.kernel_log(args.out / "hw6.ipynb")
-            logged = f" (the kernel's own error output: {log})" if log.is_file() else ""
-            print(f"error: {what}; the notebook up to it is {args.out / 'hw6.ipynb'}{logged}\n{str(exc)[-1500:]}",
-                  file=sys.stderr)
+            print(run_notebook.failure_words(exc, args.out / "hw6.ipynb"), file=sys.stderr)
             return 1
         return 0
 

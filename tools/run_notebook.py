@@ -120,9 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             seconds = execute(args.notebook, output)
         except (CellExecutionError, DeadKernelError) as exc:
-            what = "a notebook cell failed" if isinstance(exc, CellExecutionError) else "the kernel died"
-            logged = f" (the kernel's own error output: {kernel_log(output)})" if kernel_log(output).is_file() else ""
-            print(f"error: {what}; outputs up to it are in {output}{logged}\n{str(exc)[-2000:]}", file=sys.stderr)
+            print(failure_words(exc, output), file=sys.stderr)
             return 1
         except Stopped as stop:  # the kernel was interrupted and shut down: one line, and how to go on
             print(f"interrupted: the notebook so far is in {output}; the same command with HW6_RESUME=1 continues "
@@ -137,6 +135,14 @@ def main(argv: list[str] | None = None) -> None:
 def kernel_log(output: Path) -> Path:
     """Where the kernel's own standard error goes: beside the executed notebook."""
     return output.with_name(f"{output.stem}-kernel.log")
+
+
+def failure_words(exc: Exception, output: Path) -> str:
+    """The error of a failed cell or a dead kernel: what happened, where the notebook so far is, the kernel log
+    when there is one, and the end of nbclient's message."""
+    what = "a notebook cell failed" if isinstance(exc, CellExecutionError) else "the kernel died"
+    logged = f" (the kernel's own error output: {kernel_log(output)})" if kernel_log(output).is_file() else ""
+    return f"error: {what}; outputs up to it are in {output}{logged}\n{str(exc)[-2000:]}"
 
 
 def check(notebook: Path) -> None:
