@@ -316,13 +316,18 @@ def answer_1c_recipe(e: dict, summary: dict) -> str:
 
 
 def validation_end(rows: list[dict]) -> str:
-    """The steps on the validation split, the split they were chosen on, and where the last ends against the first."""
+    """The steps on the validation split, the split they were chosen on, and where the last ends against the first,
+    with its test over the seeds (``stats.is_finding``)."""
     means = [present(r, "validation")["mean"] for r in rows]
     if len(means) < 2 or not all(math.isfinite(m) for m in means):
         return ""
-    side = ("level with" if round(means[0], 3) == round(means[-1], 3) else
-            "above" if means[-1] > means[0] else "below")
-    return f"\nOn validation the steps read {listing([f3(m) for m in means])}: the last ends {side} the first."
+    last, first = present(rows[-1], "validation"), present(rows[0], "validation")
+    steps = f"\nOn validation the steps read {listing([f3(m) for m in means])}: the last ends"
+    if round(means[0], 3) == round(means[-1], 3):
+        return f"{steps} level with the first."
+    test = ("fewer than three seeds, so no conclusion" if min(last["n"], first["n"]) < 3 else
+            f"{stats.p_words(last, first)}, {'a finding' if stats.is_finding(last, first) else 'within noise'}")
+    return f"{steps} {'above' if means[-1] > means[0] else 'below'} the first ({test})."
 
 
 def kept_epochs_note(e: dict) -> str:

@@ -139,13 +139,16 @@ def test_1d_sets_its_psnr_against_the_constant_tint_on_either_side(psnr, words):
     assert words in answers.answer("1d", s)
 
 
-@pytest.mark.parametrize("last, side", [(0.7, "above"), (0.3, "below"), (0.5001, "level with")])
+@pytest.mark.parametrize("last, side", [(0.7, "above the first (Welch p < 0.001, a finding)."),
+                                        (0.3, "below the first (Welch p < 0.001, a finding)."),
+                                        (0.5001, "level with the first.")])
 def test_the_recipe_answer_says_where_its_steps_end_on_validation(last, side):
     s = copy.deepcopy(SUMMARY)
     rows = s["experiments"]["1c_recipe"]["rows"]
     for row, value in zip(rows, [0.5, 0.6, 0.4, last]):
         row["validation"]["mean_present_instrument_dice"] = spread([value] * 3)
-    assert (f"On validation the steps read 0.500, 0.600, 0.400, {last:.3f}: the last ends {side} the first."
+    # three equal seeds a side: no spread, so any difference is a finding by the test
+    assert (f"On validation the steps read 0.500, 0.600, 0.400, {last:.3f}: the last ends {side}"
             in answers.answer("1c_recipe", s))
 
 
