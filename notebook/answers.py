@@ -144,6 +144,13 @@ def convergence(fits: list[dict], cap: int) -> str:
     return f"Not converged: {len(at_cap)} of {len(fits)} runs hit the {cap}-epoch cap ({which}), {kept}{moved}."
 
 
+def outcome(e: dict, summary: dict | None = None) -> str:
+    """A segmentation section's settings, test scores (``result``) and convergence, in the sentences every
+    segmentation answer gives them."""
+    return (f"Settings: {settings(e['options'], e['train_frames'])}. Result: {result(e, summary)}. "
+            + convergence(e["fits"], e["options"]["epochs"]))
+
+
 def compare(label_a: str, a: dict, label_b: str, b: dict) -> str:
     """Two segmentation experiments compared over their seeds on the headline (``stats.compare``), saying when
     the comparison rests on runs cut by their cap."""
@@ -236,19 +243,14 @@ def answer_1a(e: dict, summary: dict) -> str:
         f"{background_words(summary, e)}, so a pixel-wise loss is dominated by it, while a class's "
         "Dice is overlap over size and weighs a thin instrument as much as the background. As the assignment "
         "describes it, intersection and sizes are summed over the whole batch per class, smoothed by 1 and "
-        "averaged over the classes; the loss is 1 - Dice.\n"
-        f"Settings: {settings(e['options'], e['train_frames'])}. Result: "
-        f"{result(e, summary)}. "
-        + convergence(e["fits"], e["options"]["epochs"]))
+        "averaged over the classes; the loss is 1 - Dice.\n" + outcome(e, summary))
 
 
 def answer_1b(e: dict, summary: dict) -> str:
     return ("Augmentation: each training frame and its mask are flipped left-right and up-down, each with "
             "probability 0.5 (an endoscope sees instruments from any side; the labels move with the frame), and "
             "the frame alone gets colour jitter (brightness, contrast, saturation 0.25, hue 0.03: lighting and "
-            "tissue colour change between procedures, instrument shapes do not).\n"
-            f"Settings: {settings(e['options'], e['train_frames'])}. Result: "
-            f"{result(e)}. " + convergence(e["fits"], e["options"]["epochs"]) +
+            "tissue colour change between procedures, instrument shapes do not).\n" + outcome(e) +
             against("1b", e, summary, "1a", "Against 1(a)"))
 
 
@@ -261,8 +263,7 @@ def answer_1c(e: dict, summary: dict) -> str:
     text = (f"The study: {grid}, 1(a)'s loss and checkpoint rule, seed 0, successive halving on the validation "
             f"strict Dice over rounds of {listing(rungs)} epochs ({listing(survivors, ' → ')} configurations); it "
             f"chose learning rate {chosen['lr']:g}, batch {chosen['batch_size']}. " + cuts_note(rows, rungs) +
-            f"\nSettings: {settings(e['options'], e['train_frames'])}. Result: "
-            f"{result(e)}. " + convergence(e["fits"], e["options"]["epochs"]))
+            "\n" + outcome(e))
     base = summary["experiments"].get("1a")
     if base and base.get("dir") == e["dir"]:
         return "No: the study chose 1(a)'s own values, so 1(a)'s runs stand for it. " + text
@@ -391,8 +392,7 @@ def answer_1e(e: dict, summary: dict) -> str:
     return ("The segmentation U-Net starts from the colorization weights: every tensor of the same shape is loaded "
             f"({len(init.get('loaded', []))} tensors); the first convolution (1 → 32 channels there) becomes 3 → 32 "
             "by repeating its kernel over R, G and B divided by 3; the last layer starts fresh." +
-            pretraining_note(init, summary) + f"\nSettings: {settings(e['options'], e['train_frames'])}. Result: "
-            f"{result(e)}. " + convergence(e["fits"], e["options"]["epochs"]) +
+            pretraining_note(init, summary) + "\n" + outcome(e) +
             against("1e", e, summary, "1c", "Differences compared to (c), from scratch"))
 
 
