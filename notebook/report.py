@@ -85,7 +85,8 @@ OUTSIDE = {"1a": ["dice-reading/batch"], "1b": ["1b-seeds-128x160"], "2a": ["2a-
 
 def outside_runs(key: str, summary: dict, results: Path) -> list[dict]:
     """The runs of OUTSIDE[key] that ``results`` holds on this summary's data: options, test scores, budget
-    in words and, for a segmentation seed set, each seed's fit with the slopes of its losses."""
+    in words, the command that trained them (Appendix A) and, for a segmentation seed set, each seed's fit with
+    the slopes of its losses."""
     found = []
     for folder in OUTSIDE.get(key, []):
         if (results / folder / "seeds.json").is_file():
@@ -93,18 +94,25 @@ def outside_runs(key: str, summary: dict, results: Path) -> list[dict]:
             if s["data"]["name"] != summary["data"]["name"]:
                 continue  # a longer run on other data is never shown beside this summary's
             runs = [json.loads((results / folder / r / "metrics.json").read_text()) for r in s["runs"]]
-            size = runs[0]["details"]["image_size"]
-            found.append({"folder": folder, "options": s["options"], "test": s["test"],
-                          "fits": [{"seed": seed, **m["fit"], **slopes(read_history(results / folder / r))}
-                                   for seed, r, m in zip(s["seeds"], s["runs"], runs)],
-                          "budget": f"{size[0]}x{size[1]}, {count(s['options']['epochs'], 'epoch')}, "
-                                    f"{count(len(s['seeds']), 'seed')}"})
+            size, o = runs[0]["details"]["image_size"], s["options"]
+            fits = [{"seed": seed, **m["fit"], **slopes(read_history(results / folder / r))}
+                    for seed, r, m in zip(s["seeds"], s["runs"], runs)]
+            flags = (" --augment" if o["augment"] == "flips" else "") + ("" if o["dice_batch"] else " --dice-per-frame")
+            found.append({"folder": folder, "options": o, "test": s["test"], "fits": fits,
+                          "budget": f"{size[0]}x{size[1]}, {count(o['epochs'], 'epoch')}, "
+                                    f"{count(len(s['seeds']), 'seed')}",
+                          "command": f"python train_segmentation.py --data <data> --out results/{folder} --image-size "
+                                     f"{'x'.join(map(str, o['image_size']))} --epochs {o['epochs']}{flags} --seeds "
+                                     f"{' '.join(str(f['seed']) for f in fits)}"})
         elif (results / folder / "metrics.json").is_file():
             m = json.loads((results / folder / "metrics.json").read_text())
-            schedule = "" if m["options"].get("scheduler", "none") == "none" else f", {m['options']['scheduler']} schedule"
+            o = m["options"]
+            schedule = "" if o.get("scheduler", "none") == "none" else f", {o['scheduler']} schedule"
             images, epochs = f"{m['details']['train_images']:,} images", m["fit"]["epochs_run"]
-            found.append({"folder": folder, "options": m["options"], "test": m["test"], "epochs": epochs,
-                          "setting": f"{images}{schedule}", "budget": f"{images}, {count(epochs, 'epoch')}{schedule}"})
+            found.append({"folder": folder, "options": o, "test": m["test"], "epochs": epochs,
+                          "setting": f"{images}{schedule}", "budget": f"{images}, {count(epochs, 'epoch')}{schedule}",
+                          "command": f"python transfer_vgg.py --data <fashion> --out results/{folder} --mode scratch "
+                                     f"--epochs {o['epochs']} --scheduler {o['scheduler']}"})
     return found
 
 
@@ -119,6 +127,14 @@ def score_cells(t: dict) -> list[str]:
 SCORE_HEADER = ["Strict Dice, classes present", "Pixels as absent classes", "Assignment Dice"]
 
 
+def score_row(short: str, t: dict, last: str) -> list[str]:
+    """A row of Table 1 or of the longer runs' table: a VGG16 run's test accuracy or a segmentation run's
+    ``score_cells``, then ``last`` (how it ended, or its budget)."""
+    if "accuracy" in t:
+        return [short, "", "", "", f"{t['accuracy']:.1%}", last]
+    return [short] + score_cells(t) + ["", last]
+
+
 def notebook_rows(summary: dict) -> list[list[str]]:
     """The title page's table: this notebook's own runs, all at the profile's one budget, with how each ended."""
     rows = [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Stopped early"]]
@@ -126,13 +142,11 @@ def notebook_rows(summary: dict) -> list[list[str]]:
         e, short = summary["experiments"].get(key), label(key)
         if not e or e.get("status") != "done":
             rows.append([short, "", "", "", "", "not run" if not e or e.get("status") == "not run" else "incomplete"])
-        elif e["kind"] == "vgg":
-            rows.append([short, "", "", "", f"{e['test']['accuracy']:.1%}", "fixed epochs"])
         elif e["kind"] == "colorization":
             rows.append([short, f"PSNR {f3((e['validation'] or {}).get('psnr_db'), 1)} dB", "", "", "",
                          stopped_words([e["fit"]])])
         else:
-            rows.append([short] + score_cells(e["test"]) + ["", stopped_words(e["fits"])])
+            rows.append(score_row(short, e["test"], "fixed epochs" if e["kind"] == "vgg" else stopped_words(e["fits"])))
     return rows + no_model_rows(summary)
 
 
@@ -158,15 +172,9 @@ def stopped_words(fits: list[dict]) -> str:
 
 def longer_rows(summary: dict, results: Path) -> list[list[str]]:
     """The later section's table: each experiment's runs trained outside the notebook at a larger budget."""
-    rows = [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Budget"]]
-    for key in QUESTIONED:
-        for run in outside_runs(key, summary, results):
-            short = label(key)
-            if "accuracy" in run["test"]:
-                rows.append([short, "", "", "", f"{run['test']['accuracy']:.1%}", run["budget"]])
-            else:
-                rows.append([short] + score_cells(run["test"]) + ["", run["budget"]])
-    return rows
+    return [["Experiment"] + SCORE_HEADER + ["Test accuracy", "Budget"]] + [
+        score_row(label(key), run["test"], run["budget"])
+        for key in QUESTIONED for run in outside_runs(key, summary, results)]
 
 
 def per_class_rows(summary: dict) -> list[list[str]] | None:
@@ -527,17 +535,7 @@ def appendix(summary: dict, results: Path) -> list[Block]:
                 f"{summary['profile']} make run"]
     if "added_utc" in summary.get("baselines", {}):
         commands.append("python tools/baselines.py --data <data> --results results")
-    for key in OUTSIDE:
-        for run in outside_runs(key, summary, results):
-            o = run["options"]
-            if "fits" in run:
-                flags = (" --augment" if o["augment"] == "flips" else "") + ("" if o["dice_batch"] else " --dice-per-frame")
-                commands.append(f"python train_segmentation.py --data <data> --out results/{run['folder']} --image-size "
-                                f"{'x'.join(map(str, o['image_size']))} --epochs {o['epochs']}{flags} --seeds "
-                                f"{' '.join(str(f['seed']) for f in run['fits'])}")
-            else:
-                commands.append(f"python transfer_vgg.py --data <fashion> --out results/{run['folder']} --mode scratch "
-                                f"--epochs {o['epochs']} --scheduler {o['scheduler']}")
+    commands += [run["command"] for key in OUTSIDE for run in outside_runs(key, summary, results)]
     return [Block("pagebreak"), Block("heading", "Appendix A. Provenance and commands"), Block("text", (
         f"The {summary['profile']} profile: {summary['profile_description']}. Data: {summary['data']['name']}"
         f"{' (synthetic)' if summary['data']['synthetic'] else ' (the course data)'}; Fashion-MNIST from the data "
