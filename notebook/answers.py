@@ -187,9 +187,9 @@ def dice_implementation() -> str:
 
 def without_docstring(function: object) -> str:
     source = inspect.getsource(function)
-    start = source.index('"""') if inspect.getdoc(function) else -1
-    if start < 0:
+    if not inspect.getdoc(function):
         return source.rstrip()
+    start = source.index('"""')
     end = source.index('"""', start + 3) + 3
     return (source[:start].rstrip() + "\n" + source[end:].lstrip("\n")).rstrip()
 

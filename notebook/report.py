@@ -565,6 +565,7 @@ class PageWriter:
     figure that does not fit starts the next one, except that a figure is shrunk (to no less than 60% of its
     height) onto a page not yet half full. Records each page's filled fraction and every font size used."""
     WIDTH, HEIGHT, MARGIN = 8.27, 11.69, 0.6
+    USABLE = HEIGHT - 2 * MARGIN  # the text height
     TEXT, CODE, TABLE = 10.0, 8.0, 9.0
 
     def __init__(self, pdf: PdfPages, pages: Path | None = None) -> None:
@@ -574,12 +575,8 @@ class PageWriter:
         self.broken: list[int] = []  # the pages a page break ended (numbered from 1)
 
     @property
-    def usable(self) -> float:
-        return self.HEIGHT - 2 * self.MARGIN
-
-    @property
     def filled(self) -> float:
-        return 0.0 if self.fig is None else (self.HEIGHT - self.MARGIN - self.y) / self.usable
+        return 0.0 if self.fig is None else (self.HEIGHT - self.MARGIN - self.y) / self.USABLE
 
     def close(self) -> None:
         if self.fig is not None:
@@ -670,7 +667,7 @@ class PageWriter:
         """A figure at the text width (at most 45% of the page's height) and its caption below it."""
         picture = mpimg.imread(path)
         h, w = picture.shape[:2]
-        height = min(0.45 * self.usable, (self.WIDTH - 2 * self.MARGIN) * h / w)
+        height = min(0.45 * self.USABLE, (self.WIDTH - 2 * self.MARGIN) * h / w)
         caption_lines = textwrap.wrap(caption, 90)
         below = 0.15 + len(caption_lines) * self.TEXT * 1.45 / 72
         if self.fig is not None and self.y - height - below < self.MARGIN and self.filled < 0.5:

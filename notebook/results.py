@@ -255,10 +255,9 @@ def slopes(history: list[dict], last: int = 3) -> dict:
     """Where the losses ended and how they still moved: the last epoch's training and validation loss, and
     their mean change per epoch over the run's ``last`` epochs (None when it ran fewer)."""
     keys = ("train_loss", "val_loss")
-    final = {f"final_{k}": history[-1][k] if history else None for k in keys}
-    if len(history) <= last:
-        return {**final, **{f"{k}_slope": None for k in keys}}
-    return {**final, **{f"{k}_slope": (history[-1][k] - history[-1 - last][k]) / last for k in keys}}
+    return {**{f"final_{k}": history[-1][k] if history else None for k in keys},
+            **{f"{k}_slope": (history[-1][k] - history[-1 - last][k]) / last if len(history) > last else None
+               for k in keys}}
 
 
 def colorization(summary: dict, out: Path, key: str, folder: str, metrics: dict) -> dict:
@@ -268,8 +267,7 @@ def colorization(summary: dict, out: Path, key: str, folder: str, metrics: dict)
                                                                                      "patience", "image_size")},
                                       "val_loss_per_epoch": [r["val_loss"] for r in history],
                                       "train_loss_per_epoch": [r["train_loss"] for r in history],
-                                      "validation": metrics["validation"], "fit": metrics["fit"],
-                                      "details": metrics["details"], "device": metrics["device"],
+                                      **{k: metrics[k] for k in ("validation", "fit", "details", "device")},
                                       "train_seconds": metrics["fit"]["train_seconds"]})
 
 
