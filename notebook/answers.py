@@ -18,8 +18,7 @@ from hw6.kit import stats
 QUESTIONS = {
     "1a": "Fill in the starter U-Net's missing last layer and activation; implement a soft multi-class Dice loss "
           "and explain it; train until convergence (batch 10, Adam at learning rate 0.001, early stopping); plot "
-          "training and "
-          "validation loss in one figure; report the Dice score on the test split.",
+          "training and validation loss in one figure; report the Dice score on the test split.",
     "1b": "Add meaningful augmentation, show the code that implements it and explain it; train as in 1(a); "
           "plot the losses; report the test Dice and compare with 1(a).",
     "1c": "Tweak the hyper-parameters and re-run: are you able to improve the score? Plot the losses and report "

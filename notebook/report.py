@@ -718,8 +718,6 @@ def build(results: str | Path = "results", pdf_path: str | Path | None = None, p
     for name, path in names.items():
         shutil.copyfile(path, plots / name)
     atomic.write_text("\n".join(sorted(names)) + "\n", listed)
-    if pages:
-        Path(pages).mkdir(parents=True, exist_ok=True)
     render(blocks, pdf_path, Path(pages) if pages else None)
     return pdf_path
 
