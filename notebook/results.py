@@ -195,8 +195,8 @@ def show(out: Path, *relative: str) -> None:
         display(Image(filename=str(out / r)))
 
 
-def _status(metrics: dict) -> str:
-    return "done" if metrics["fit"]["complete"] else "incomplete"
+def _status(*metrics: dict) -> str:
+    return "done" if all(m["fit"]["complete"] for m in metrics) else "incomplete"
 
 
 def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, **extra) -> dict:
@@ -208,13 +208,14 @@ def segmentation(summary: dict, out: Path, key: str, folder: str, result: dict, 
                    f"{label(key)}: training and validation loss per seed{note(s)}", out / folder / "loss.png")
     d, confusion = runs[0]["details"], runs[0]["test"]["confusion"]
     reused = any(e.get("dir") == folder for k, e in summary["experiments"].items() if k != key)  # counted once
-    entry = {"kind": "segmentation", "status": "done" if all(m["fit"]["complete"] for m in runs) else "incomplete",
-             "dir": folder, "seeds": s["seeds"], "device": s["device"], "class_names": d["class_names"],
-             "image_size": d["image_size"], "background_share": sum(confusion[0]) / sum(map(sum, confusion)),
-             "score_size": d["score_size"], "train_frames": d["train_frames"], "init": d["init"],
+    seconds = 0.0 if reused else (sum(m["fit"]["train_seconds"] for m in runs)  # the epochs' own seconds
+                                  + sum(r["train_seconds"] for r in extra.get("study", {}).get("rows", [])))
+    entry = {"kind": "segmentation", "status": _status(*runs), "dir": folder, "seeds": s["seeds"],
+             "device": s["device"], "class_names": d["class_names"], "image_size": d["image_size"],
+             "background_share": sum(confusion[0]) / sum(map(sum, confusion)), "score_size": d["score_size"],
+             "train_frames": d["train_frames"], "init": d["init"],
              "options": {k: s["options"][k] for k in KEPT_OPTIONS}, "test": s.get("test", {}),
-             "validation": s.get("validation", {}), "train_seconds": 0.0 if reused else  # epochs' own seconds
-             sum(m["fit"]["train_seconds"] for m in runs) + sum(r["train_seconds"] for r in extra.get("study", {}).get("rows", [])),
+             "validation": s.get("validation", {}), "train_seconds": seconds,
              "fits": [{"seed": seed, **{k: m["fit"][k] for k in ("best_epoch", "epochs_run", "stop_reason",
                                                                  "train_seconds")}, **slopes(histories[f"seed {seed}"])}
                       for seed, m in zip(s["seeds"], runs)], **extra}
