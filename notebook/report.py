@@ -473,8 +473,7 @@ def ablation_rows(e: dict) -> list[list[str]]:
 def longer_runs(summary: dict, results: Path, numbers: dict) -> list[Block]:
     """The runs trained outside the notebook at a larger budget, on the same data (OUTSIDE): their table,
     how each ended, their curves, and the one comparison between two of them at one budget."""
-    runs = {key: outside_runs(key, summary, results) for key in QUESTIONED}
-    runs = {key: found for key, found in runs.items() if found}
+    runs = {key: found for key in QUESTIONED if (found := outside_runs(key, summary, results))}
     if not runs:
         return []
     text = ["Trained outside the notebook with each section's settings but a larger budget, on the same data "
