@@ -166,3 +166,12 @@ def test_the_recipe_validation_sentence_needs_two_finite_steps():
     row = {"validation": {"mean_present_instrument_dice": spread([0.5])}}
     assert answers.validation_end([row]) == ""
     assert answers.validation_end([row, {"validation": {"mean_present_instrument_dice": spread([])}}]) == ""
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_a_table_cell_over_seeds_gives_its_range_only_where_there_is_one(seeds):
+    from hw6.notebook import report
+    summary = worst(SUMMARY, seeds, False)
+    cells = [c for row in report.ablation_rows(summary["experiments"]["1c_recipe"])[1:] for c in row[1:3]]
+    cells += report.notebook_rows(summary)[1][1:2]
+    assert all(c.count("(") == c.count(")") == (seeds > 1) for c in cells), cells
