@@ -190,10 +190,6 @@ def resize_uint8(images: torch.Tensor, size: tuple[int, int] | None, nearest: bo
 
 
 # --------------------------------------------------------------------------------------------------- cache
-def cache_dir() -> Path:
-    return Path(os.environ.get("HW6_CACHE_DIR", Path.home() / ".cache" / "hw6"))
-
-
 def cache_key(files: Sequence[Path], extra: object) -> str:
     """Hash of every file's absolute path, size and mtime, plus ``extra`` (image size, mapping, format)."""
     digest = hashlib.sha256(repr((CACHE_FORMAT, extra)).encode())
@@ -232,7 +228,7 @@ def cached(files: Sequence[Path], extra: object, decode: Callable[[], dict]) -> 
     loaded, ``weights_only``): a damaged entry, or one copied or renamed from another set of files, is
     decoded again, never trusted."""
     key = cache_key(files, extra)
-    path = cache_dir() / f"{key}.pt"
+    path = Path(os.environ.get("HW6_CACHE_DIR", Path.home() / ".cache" / "hw6")) / f"{key}.pt"
     if path.is_file():
         try:
             entry = torch.load(path, weights_only=True)
@@ -287,6 +283,15 @@ class InMemoryDataset(torch.utils.data.Dataset):
     tensor_kinds: tuple[str, ...] = ()
     _files: Sequence[Path] = ()  # the files it was read from
 
+    def _read(self, split_dir: Path, names: Sequence[str], extra: object,
+              decode: Callable[[list[list[Path]]], dict]) -> dict:
+        """Lists the samples of ``split_dir`` (sets ``indices`` and ``_files``) and returns ``decode`` of their
+        file pairs, through the decode cache."""
+        samples = list_samples(split_dir, names)
+        self.indices = [index for index, _ in samples]
+        self._files = [f for _, pair in samples for f in pair]
+        return cached(self._files, extra, lambda: decode([pair for _, pair in samples]))
+
     @functools.cached_property
     def fingerprint(self) -> str:
         """The module's ``fingerprint`` of the files read, computed when first asked (a training split only)."""
@@ -340,12 +345,8 @@ class EndoSegDataset(InMemoryDataset):
             raise ValueError(f"split must be one of {SEG_SPLITS}, got {split!r}")
         self.root, self.split = check_root(Path(root)), split
         self.grey_levels, self.class_names = load_mapping(self.root / "mapping.json")
-        samples = list_samples(self.root / "segmentation" / split, ("_input.jpg", "_mask.png"))
-        self.indices = [index for index, _ in samples]
-        files = [f for _, pair in samples for f in pair]
-        self._files = files
-        extra = ("seg", image_size, self.grey_levels)
-        data = cached(files, extra, lambda: self._decode([pair for _, pair in samples], image_size))
+        data = self._read(self.root / "segmentation" / split, ("_input.jpg", "_mask.png"),
+                          ("seg", image_size, self.grey_levels), lambda pairs: self._decode(pairs, image_size))
         self.images, self.masks = data["images"], data["masks"]
         native = data.get("native_masks")
         self.native_masks: list[torch.Tensor] = list(self.masks if native is None else native)
@@ -390,11 +391,8 @@ class ColorizationDataset(InMemoryDataset):
         if split not in COLOR_SPLITS:
             raise ValueError(f"split must be one of {tuple(COLOR_SPLITS)}, got {split!r}")
         self.root, self.split = check_root(Path(root)), split
-        samples = list_samples(self.root / "colorization" / COLOR_SPLITS[split], ("_gray.jpg", "_input.jpg"))
-        self.indices = [index for index, _ in samples]
-        files = [f for _, pair in samples for f in pair]
-        self._files = files
-        data = cached(files, ("color", image_size), lambda: self._decode([p for _, p in samples], image_size))
+        data = self._read(self.root / "colorization" / COLOR_SPLITS[split], ("_gray.jpg", "_input.jpg"),
+                          ("color", image_size), lambda pairs: self._decode(pairs, image_size))
         self.grey, self.rgb = data["grey"], data["rgb"]
 
     @staticmethod
@@ -408,6 +406,7 @@ class ColorizationDataset(InMemoryDataset):
             rgbs.append(resize_uint8(torch.from_numpy(rgb).permute(2, 0, 1)[None], image_size, False)[0])
         _check_same_size(greys, [pair[0] for pair in pairs])
         return {"grey": torch.stack(greys).contiguous(), "rgb": torch.stack(rgbs).contiguous()}
+
 
 def _wh(array: np.ndarray) -> str:
     return f"{array.shape[1]}x{array.shape[0]}"
