@@ -35,19 +35,16 @@ TYPE_OF = [("bipolar", "Bipolar_Forceps"), ("prograsp", "Prograsp_Forceps"), ("n
 
 def instrument_type(folder: Path) -> int:
     """Class index (1..7) of a ground_truth/<Instrument_Name>_labels folder."""
-    name = folder.name.lower()
-    for fragment, type_name in TYPE_OF:
-        if fragment in name:
-            return ENDOVIS_CLASS_NAMES.index(type_name)
+    type_name = next((t for fragment, t in TYPE_OF if fragment in folder.name.lower()), None)
+    if type_name is not None:
+        return ENDOVIS_CLASS_NAMES.index(type_name)
     raise DataError(f"{folder}: unknown instrument type (expected one of {', '.join(ENDOVIS_CLASS_NAMES[1:])})")
 
 
 def sequences(release: Path) -> dict[int, Path]:
-    found = {}
-    for folder in release.glob("instrument_dataset_*"):
-        match = re.fullmatch(r"instrument_dataset_(\d+)", folder.name)
-        if match and folder.is_dir():
-            found[int(match.group(1))] = folder
+    """The instrument_dataset_K folders of the release by K, ascending."""
+    found = {int(match.group(1)): folder for folder in release.glob("instrument_dataset_*")
+             if (match := re.fullmatch(r"instrument_dataset_(\d+)", folder.name)) and folder.is_dir()}
     if not found:
         raise DataError(f"{release}: no instrument_dataset_K folders (is this the EndoVis 2017 release?)")
     return dict(sorted(found.items()))
@@ -111,8 +108,8 @@ def _write(seqs: dict[int, Path], out: Path, val: list[int], test: list[int]) ->
             rgb.save(sample / f"{i}_input.jpg", quality=95)
             Image.fromarray(mask).save(sample / f"{i}_mask.png")
             counts[split] += 1
-            if split in ("train", "validation"):  # colorization never sees a test sequence
-                cor = f"{split}_cor" if split == "validation" else "train_cor"
+            if split != "test":  # colorization never sees a test sequence
+                cor = f"{split}_cor"
                 j = counts[cor]
                 pair = out / "colorization" / cor / str(j)
                 pair.mkdir(parents=True, exist_ok=True)
