@@ -514,8 +514,6 @@ def select_fraction(masks: torch.Tensor, fraction: float, seed: int) -> list[int
 # --------------------------------------------------------------------------------------------- Fashion-MNIST
 FASHION_IDX_FILES = {"train-images-idx3-ubyte": 2051, "train-labels-idx1-ubyte": 2049,
                      "t10k-images-idx3-ubyte": 2051, "t10k-labels-idx1-ubyte": 2049}
-
-
 FASHION_CLASSES = 10
 
 

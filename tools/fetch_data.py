@@ -49,8 +49,7 @@ def digest(root: Path) -> str:
     return total.hexdigest()
 
 
-def course_data(out: str | Path = DEFAULT_OUT, url: str = ARCHIVE_URL, expected: str = DIGEST,
-                timeout: float = 60) -> Path:
+def course_data(out: str | Path = DEFAULT_OUT, url: str = ARCHIVE_URL, expected: str = DIGEST) -> Path:
     """OUT/endo-real, downloaded and verified (kept and re-verified if it is already there)."""
     root = Path(out).expanduser() / "endo-real"
     if root.is_symlink() or (root.exists() and not root.is_dir()):
@@ -68,7 +67,7 @@ def course_data(out: str | Path = DEFAULT_OUT, url: str = ARCHIVE_URL, expected:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "data.zip"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, archive.open("wb") as f:
+            with urllib.request.urlopen(url, timeout=60) as response, archive.open("wb") as f:
                 shutil.copyfileobj(response, f)
         except OSError as exc:
             raise DataError(f"{url}: cannot download the course data ({exc}); offline, copy its segmentation/, "
@@ -97,11 +96,8 @@ def fashion_mnist(root: str | Path) -> Path:
     root = Path(root)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         return root
-    created = root / "FashionMNIST"  # what a failed download removes: that folder, or every one it made above
-    if not root.exists():
-        created = root
-        while not created.parent.exists():
-            created = created.parent
+    # what a failed download removes: that folder, or every one it made above
+    created = root / "FashionMNIST" if root.exists() else next(p for p in [root, *root.parents] if p.parent.exists())
     from torchvision.datasets import FashionMNIST  # only here: the rest of the project reads the files itself
 
     try:

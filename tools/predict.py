@@ -103,8 +103,7 @@ def overlay_with_legend(rgb: np.ndarray, pred: np.ndarray, colours: np.ndarray, 
         draw.rectangle([6, 4 + k * row, 16, 14 + k * row], fill=tuple(int(c) for c in colours[k]), outline="black")
         draw.text((22, 3 + k * row), f"{name.replace('_', ' ')}{' *' if k in found else ''}", fill="black")
     draw.text((6, 3 + len(names) * row), "* predicted in this frame", fill="black")
-    height = legend.height
-    pad = [(0, height - rgb.shape[0]), (0, 4), (0, 0)]  # a white gap after each picture
+    pad = [(0, legend.height - rgb.shape[0]), (0, 4), (0, 0)]  # a white gap after each picture
     panels = [np.pad(p, pad, constant_values=255) for p in (overlay, colours[pred].astype(np.uint8))]
     return np.concatenate(panels + [np.asarray(legend)], axis=1)
 
