@@ -130,10 +130,9 @@ def list_samples(split_dir: Path, names: Sequence[str]) -> list[tuple[int, list[
             others.append(entry.name)
             continue
         files = [entry / f"{entry.name}{name}" for name in names]
-        present = [f.is_file() for f in files]
-        if not all(present):
-            found = [f.name for f, ok in zip(files, present) if ok]
-            missing = [f.name for f, ok in zip(files, present) if not ok]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            found = [f.name for f in files if f.name not in missing]
             what = f"has {', '.join(found)} but not" if found else "lacks"
             raise DataError(f"{entry}: sample folder {what} {', '.join(missing)}")
         samples.append((int(entry.name), files))
@@ -361,7 +360,7 @@ class EndoSegDataset(InMemoryDataset):
                 raise DataError(f"{mask_path}: mask is {_wh(grey)} but its frame {frame_path.name} is {_wh(frame)}")
             mask = lut[grey]
             if (mask == 255).any():
-                unknown = sorted(set(np.unique(grey[mask == 255]).tolist()))
+                unknown = np.unique(grey[mask == 255]).tolist()  # sorted
                 raise DataError(f"{mask_path}: grey level(s) {unknown} not in mapping.json {self.grey_levels}")
             images.append(resize_uint8(torch.from_numpy(frame).permute(2, 0, 1)[None], image_size, nearest=False)[0])
             masks.append(torch.from_numpy(mask))

@@ -241,22 +241,19 @@ def precision_check(device: str, workdir: Path, seeds: list[int], schedule: str 
     ("cosine", the default) both end settled and the difference measures the precision. The recipe is 1(a)'s
     ("assignment"), recorded as ``precision_recipe``."""
     data = synthetic_endo.generate(workdir / "synthetic-quick", **QUICK_SYNTHETIC)
-    dice: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    runs: dict[str, list[dict]] = {"fp32": [], "bf16": []}  # metrics.json of each seed, per precision
     for seed in seeds:
-        for precision in dice:
-            m = train_segmentation.train(data, workdir / f"{precision}-{seed}", recipe="assignment", device=device,
-                                         precision=precision, seed=seed, progress=False,
-                                         **QUICK_1A, scheduler=schedule)
-            dice[precision].append(m["test"]["mean_instrument_dice"])
-            seconds[precision].append(m["fit"]["train_seconds"])
+        for precision in runs:
+            runs[precision].append(train_segmentation.train(
+                data, workdir / f"{precision}-{seed}", recipe="assignment", device=device, precision=precision,
+                seed=seed, progress=False, **QUICK_1A, scheduler=schedule))
+    dice = {p: [m["test"]["mean_instrument_dice"] for m in ms] for p, ms in runs.items()}
     mean = {p: sum(v) / len(v) for p, v in dice.items()}
+    seconds = {p: sum(m["fit"]["train_seconds"] for m in ms) / len(seeds) for p, ms in runs.items()}
     return {"precision_seeds": seeds, "precision_recipe": "assignment", "precision_schedule": schedule,
-            "dice_fp32": mean["fp32"], "dice_bf16": mean["bf16"],
-            "dice_bf16_minus_fp32": mean["bf16"] - mean["fp32"],
+            "dice_fp32": mean["fp32"], "dice_bf16": mean["bf16"], "dice_bf16_minus_fp32": mean["bf16"] - mean["fp32"],
             "dice_fp32_per_seed": dice["fp32"], "dice_bf16_per_seed": dice["bf16"],
-            "quick_1a_train_seconds_fp32": sum(seconds["fp32"]) / len(seeds),
-            "quick_1a_train_seconds_bf16": sum(seconds["bf16"]) / len(seeds)}
+            "quick_1a_train_seconds_fp32": seconds["fp32"], "quick_1a_train_seconds_bf16": seconds["bf16"]}
 
 
 def run(quick: bool, device: str, data: Path | None, fashion: Path | None, precision_seeds: list[int],

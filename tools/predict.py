@@ -6,10 +6,9 @@ For every frame (``*.jpg``, ``*.png``, ... found recursively in a folder), write
 the folder tree of each ``--input`` (``test/3/3_input.jpg`` -> ``OUT/test/3/3_*.png``): ``3_pred.png``, the
 predicted mask in the data set's grey levels (named apart from the ground truth's ``_mask.png``), and
 ``3_overlay.png``: the frame with the prediction laid over it, the colour mask, and a legend of the class
-colours. The frame is resized to
-the size the model was trained at and the prediction is made at the frame's own size, by the same code and
-in the same precision as every score in metrics.json (``inference.py``), with the run's own test-time
-options (flip TTA, small-class floor) unless overridden.
+colours. The frame is resized to the size the model was trained at and the prediction is made at the frame's
+own size, by the same code and in the same precision as every score in metrics.json (``inference.py``), with
+the run's own test-time options (flip TTA, small-class floor) unless overridden.
 
 Safe by construction: ``--out`` may not lie inside the input folder or inside the data root it belongs to,
 no file that this command did not write is ever replaced (it keeps a list in ``OUT/PREDICTIONS.json``),
