@@ -272,11 +272,6 @@ class ProcessFolders:
 FOLDERS = ProcessFolders()
 
 
-def last_checkpoint() -> tuple[Path, int]:
-    """(folder, epoch) of this process's latest ``fit``: the epoch its OUT/last.pt holds, 0 when none finished."""
-    return FOLDERS.latest, FOLDERS.saved_epoch
-
-
 def run_files(folder: Path) -> list[str]:
     """The files of this project's runs found in ``folder`` or one level below it (seed and sweep folders)."""
     found = [p for name in RUN_FILES for p in (folder / name, *folder.glob(f"*/{name}")) if p.is_file()]

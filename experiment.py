@@ -34,8 +34,8 @@ from typing import Callable
 
 from hw6.datasets import data_label, is_synthetic
 from hw6.engine import (FOLDERS, FitResult, Runtime, claim_folder, forced_precision, is_main_process, keep_freed_memory,
-                        last_checkpoint, load_checkpoint, prepare_run, read_history, release_folder, run_files,
-                        seed_everything, setup_runtime, undo_empty_folders)
+                        load_checkpoint, prepare_run, read_history, release_folder, run_files, seed_everything,
+                        setup_runtime, undo_empty_folders)
 from hw6.kit import atomic, cli, stats
 from hw6.kit.errors import EXPECTED_ERRORS, CheckpointError, RunFolderError
 from hw6.unet import DOWNSAMPLING
@@ -95,10 +95,6 @@ class Run:
     resume: Path | None
     started: float
 
-    @property
-    def label(self) -> str:
-        return data_label(self.data)
-
     def check_data(self, fingerprint: str) -> None:
         """Records the training files' fingerprint (``datasets.fingerprint``) with the run's options; a resume
         whose checkpoint was trained on other files is refused (one line) before any step."""
@@ -120,7 +116,7 @@ class Run:
         metrics = {
             "experiment": self.kind,
             "data": {"path": str(self.data.resolve()), "name": self.data.name, "synthetic": is_synthetic(self.data),
-                     "label": self.label},
+                     "label": data_label(self.data)},
             "options": jsonable(self.options), "device": self.runtime.describe(),
             "fit": {"monitor": result.monitor, "best_epoch": result.best_epoch,
                     "best_value": result.best_value, "epochs_run": len(result.history),
@@ -367,7 +363,7 @@ def parse(parser: cli.ArgumentParser, argv: list[str] | None) -> tuple[Path, Pat
 
 def interrupted_words() -> str:
     """The one line of an interrupted command: the epoch each started run keeps and how to continue."""
-    kept = FOLDERS.kept_by_jobs or dict([last_checkpoint()])
+    kept = FOLDERS.kept_by_jobs or {FOLDERS.latest: FOLDERS.saved_epoch}  # the latest fit's folder and saved epoch
     if not any(kept.values()):
         return "interrupted before an epoch of the run finished: nothing of it was kept"
     if len(kept) == 1:
