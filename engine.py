@@ -31,7 +31,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -90,22 +90,22 @@ class Runtime:
         return f"{self.device.type} ({name}), {self.precision}{ranks}"
 
 
-def cpu_name() -> str:
+def cpu_info() -> str:
+    """The text of /proc/cpuinfo; empty where there is none (not Linux)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return f"{os.cpu_count()} cores"
+        return ""
+
+
+def cpu_name() -> str:
+    models = [line.split(":", 1)[1].strip() for line in cpu_info().splitlines() if line.startswith("model name")]
+    return f"{models[0]}, {os.cpu_count()} cores" if models else f"{os.cpu_count()} cores"
 
 
 def cpu_has_bf16() -> bool:
     """True where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = cpu_info()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -449,14 +449,6 @@ def load_weights(model: torch.nn.Module, ckpt: dict, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- fit
-class EpochBatches(Protocol):
-    """What ``fit`` trains on: any iterable of batches (tuples of tensors), one pass per epoch. If it has
-    ``set_epoch(epoch)`` (as ``datasets.InMemoryLoader`` and a DistributedSampler's loader do), ``fit`` calls it
-    before each epoch, so that the epoch's order depends on the epoch alone (and a resumed run is exact)."""
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]: ...
-
-
 @dataclass
 class Evaluation:
     """What a task's ``evaluate(model)`` returns: ``scalars`` go into the epoch's history row (the monitored
@@ -509,11 +501,14 @@ class _State:
     also_kept: dict = field(default_factory=dict)  # monitor of FitConfig.also_keep -> [best value, its epoch]
 
 
-def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: EpochBatches, train_loss: Callable,
-        evaluate: Callable[[torch.nn.Module], Evaluation], config: FitConfig, runtime: Runtime, meta: dict,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> FitResult:
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[tuple[torch.Tensor, ...]],
+        train_loss: Callable, evaluate: Callable[[torch.nn.Module], Evaluation], config: FitConfig, runtime: Runtime,
+        meta: dict, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> FitResult:
     """Trains ``model`` and leaves it holding the best weights by ``config.monitor`` (or the last ones).
 
+    ``batches``: any iterable of batches (tuples of tensors), one pass per epoch. If it has ``set_epoch(epoch)``
+    (as ``datasets.InMemoryLoader`` and a DistributedSampler's loader do), it is called before each epoch, so
+    that the epoch's order depends on the epoch alone (and a resumed run is exact).
     ``train_loss(model, batch) -> scalar`` gets a batch on the device (called under autocast);
     ``evaluate(model) -> Evaluation`` runs under no_grad after each epoch, in eval mode, in the precision it
     chooses. ``meta``: plain values stored in every checkpoint (architecture, class names, the run's options).
@@ -582,7 +577,7 @@ def _finish(state: _State, model: torch.nn.Module, config: FitConfig, runtime: R
 
 
 def _train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                 batches: EpochBatches, train_loss: Callable, runtime: Runtime, epoch: int, show: bool) -> torch.Tensor:
+                 batches: Iterable, train_loss: Callable, runtime: Runtime, epoch: int, show: bool) -> torch.Tensor:
     """One pass over ``batches``; returns the per-batch losses on the CPU (the epoch's one host sync)."""
     model.train()
     if hasattr(batches, "set_epoch"):
