@@ -35,9 +35,10 @@ TYPE_OF = [("bipolar", "Bipolar_Forceps"), ("prograsp", "Prograsp_Forceps"), ("n
 
 def instrument_type(folder: Path) -> int:
     """Class index (1..7) of a ground_truth/<Instrument_Name>_labels folder."""
-    type_name = next((t for fragment, t in TYPE_OF if fragment in folder.name.lower()), None)
-    if type_name is not None:
-        return ENDOVIS_CLASS_NAMES.index(type_name)
+    name = folder.name.lower()
+    for fragment, type_name in TYPE_OF:
+        if fragment in name:
+            return ENDOVIS_CLASS_NAMES.index(type_name)
     raise DataError(f"{folder}: unknown instrument type (expected one of {', '.join(ENDOVIS_CLASS_NAMES[1:])})")
 
 
